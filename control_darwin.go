@@ -1,0 +1,43 @@
+package ifbind
+
+import (
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+func bindRawConn(c syscall.RawConn, _ string, index int, _ bool) error {
+	var err error
+	if cerr := c.Control(func(fd uintptr) {
+		err = bindFD(int(fd), index)
+	}); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// bindFD binds fd with IP_BOUND_IF or IPV6_BOUND_IF, chosen by the socket's
+// own family: Go hands Control "tcp6" or "udp6" for a dual-stack socket that
+// also carries IPv4. Both options set the same binding in the kernel, and the
+// kernel rejects an index that names no interface.
+func bindFD(fd, index int) error {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return &bindError{index: index, err: os.NewSyscallError("getsockname", err)}
+	}
+	level, opt := unix.IPPROTO_IP, unix.IP_BOUND_IF
+	switch sa.(type) {
+	case *unix.SockaddrInet4:
+	case *unix.SockaddrInet6:
+		level, opt = unix.IPPROTO_IPV6, unix.IPV6_BOUND_IF
+	default:
+		return &bindError{index: index, err: ErrUnsupported}
+	}
+	if err := unix.SetsockoptInt(fd, level, opt, index); err != nil {
+		return &bindError{index: index, err: os.NewSyscallError("setsockopt", err)}
+	}
+	return nil
+}
+
+func dialError(err error, _ int) error { return err }

@@ -1,0 +1,177 @@
+package ifbind
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// sockOps are the socket operations a binding is made of. The package uses
+// kernelOps; tests hand bindFD other values to drive the fallback for kernels
+// older than 5.0, which this kernel is not.
+type sockOps struct {
+	bindIndex  func(fd, index int) error           // setsockopt(SO_BINDTOIFINDEX)
+	bindName   func(fd int, name string) error     // setsockopt(SO_BINDTODEVICE)
+	boundIndex func(fd int) (int, error)           // the index the socket is bound to
+	indexName  func(fd, index int) (string, error) // the name index has now
+}
+
+var kernelOps = sockOps{
+	bindIndex: func(fd, index int) error {
+		return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX, index)
+	},
+	bindName: func(fd int, name string) error {
+		return unix.BindToDevice(fd, name)
+	},
+	boundIndex: boundIndex,
+	indexName:  indexName,
+}
+
+// fallbackTries bounds how often the SO_BINDTODEVICE fallback binds again
+// after an interface was renamed under it.
+const fallbackTries = 3
+
+func bindRawConn(c syscall.RawConn, _ string, index int, verify bool) error {
+	var err error
+	if cerr := c.Control(func(fd uintptr) {
+		err = bindFD(int(fd), index, verify, &kernelOps)
+	}); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// bindFD binds fd to index. With verify set it also makes sure that index
+// names an interface, which the kernel does not check for SO_BINDTOIFINDEX.
+func bindFD(fd, index int, verify bool, ops *sockOps) error {
+	err := ops.bindIndex(fd, index)
+	switch {
+	case err == nil:
+		if !verify {
+			return nil
+		}
+		if _, err = ops.indexName(fd, index); err == nil {
+			return nil
+		}
+		if errors.Is(err, unix.ENODEV) {
+			return &bindError{index: index, err: syscall.ENODEV}
+		}
+		err = os.NewSyscallError("ioctl", err)
+	case err == unix.ENOPROTOOPT:
+		// Linux before 5.0: bind by the name the index has now.
+		if err = bindByName(fd, index, ops); err == nil {
+			return nil
+		}
+	default:
+		err = os.NewSyscallError("setsockopt", err)
+	}
+	name, _ := ops.indexName(fd, index)
+	return &bindError{index: index, name: name, err: err}
+}
+
+// bindByName binds fd with SO_BINDTODEVICE to the name index has, then reads
+// the binding back, so that an interface renamed between the lookup and the
+// binding is caught: the socket is bound again, or the binding fails.
+func bindByName(fd, index int, ops *sockOps) error {
+	for range fallbackTries {
+		name, err := ops.indexName(fd, index)
+		if err != nil {
+			if errors.Is(err, unix.ENODEV) {
+				return syscall.ENODEV
+			}
+			return os.NewSyscallError("ioctl", err)
+		}
+		if err := ops.bindName(fd, name); err != nil {
+			if err == unix.ENODEV {
+				continue // renamed away since the lookup
+			}
+			return os.NewSyscallError("setsockopt", err)
+		}
+		got, err := ops.boundIndex(fd)
+		if err != nil {
+			return os.NewSyscallError("getsockopt", err)
+		}
+		if got == index {
+			return nil
+		}
+		// Another interface carried the name when the socket was bound.
+	}
+	return fmt.Errorf("interface renamed while binding by name, %d times: %w", fallbackTries, syscall.EAGAIN)
+}
+
+// boundIndex returns the index fd is bound to, 0 for none.
+func boundIndex(fd int) (int, error) {
+	index, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX)
+	if err != unix.ENOPROTOOPT {
+		return index, err
+	}
+	// Linux before 5.0: read the name and ask for its index.
+	name, err := unix.GetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE)
+	if err != nil || name == "" {
+		return 0, err
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return 0, err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
+		return 0, err
+	}
+	return int(ifr.Uint32()), nil
+}
+
+// indexName returns the name the interface with index has in fd's network
+// namespace, or ENODEV.
+func indexName(fd, index int) (string, error) {
+	var ifr unix.Ifreq
+	ifr.SetUint32(uint32(index))
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFNAME, &ifr); err != nil {
+		return "", err
+	}
+	return ifr.Name(), nil
+}
+
+// dialError names the cause of a failed connect on a socket bound to index:
+// the kernel answers ENODEV (IPv4) or ENETUNREACH (IPv6) when the interface
+// is gone, and only a look at the interface tells the two apart. The look
+// happens on failure only, so that dials pay nothing for it.
+func dialError(err error, index int) error {
+	var oe *net.OpError
+	if !errors.As(err, &oe) {
+		return err
+	}
+	var se *os.SyscallError
+	if !errors.As(oe.Err, &se) || se.Syscall != "connect" {
+		return err
+	}
+	switch se.Err {
+	case unix.ENODEV, unix.ENETUNREACH, unix.EHOSTUNREACH, unix.EADDRNOTAVAIL, unix.EINVAL:
+	default:
+		return err
+	}
+	if interfaceExists(index) {
+		return err
+	}
+	e := *oe
+	e.Err = &bindError{index: index, err: syscall.ENODEV}
+	return &e
+}
+
+// interfaceExists reports whether index names an interface in the calling
+// thread's network namespace. It answers true when it cannot tell.
+func interfaceExists(index int) bool {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		fd, err = unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return true
+		}
+	}
+	defer unix.Close(fd)
+	_, err = indexName(fd, index)
+	return !errors.Is(err, unix.ENODEV)
+}

@@ -1,0 +1,134 @@
+package ifbind
+
+import (
+	"context"
+	"net"
+	"net/netip"
+)
+
+// A Dialer is a net.Dialer that binds every socket it creates to one network
+// interface, by index, before the socket connects. Packets then leave and
+// arrive only through that interface, whatever the routing table says, and a
+// rename of the interface cannot move the binding to another one.
+//
+// Every field of the embedded net.Dialer works as it does there, Control and
+// ControlContext included: the binding is made first, and the caller's hook
+// then sees the socket already bound; an error from it aborts the socket.
+//
+// The zero value has no interface to bind to and every dial fails: set Index.
+// A Dialer is safe for concurrent use, as long as its fields are not changed
+// while dials run.
+type Dialer struct {
+	net.Dialer
+
+	// Index is the index of the interface to bind to, as in
+	// net.Interface.Index or Link.Index. 0 means none: every dial fails
+	// rather than leave by the default route. An index that names no
+	// interface fails with an error for which errors.Is(err,
+	// syscall.ENODEV) holds.
+	Index int
+}
+
+// NetDialer returns a copy of the embedded net.Dialer whose ControlContext
+// binds every socket to d.Index before running d's own Control or
+// ControlContext, for APIs that take a *net.Dialer, such as
+// tls.Dialer.NetDialer and tls.DialWithDialer. Later changes to d do not
+// affect the copy.
+//
+// Errors from a dial through the copy are those of net.Dialer: when the
+// interface has gone, they say "no such device" (IPv4) or "network is
+// unreachable" (IPv6), where d's own methods say which interface is missing.
+func (d *Dialer) NetDialer() *net.Dialer {
+	nd := d.Dialer
+	nd.Control = nil
+	nd.ControlContext = dialHook(d.Index, d.Control, d.ControlContext)
+	return &nd
+}
+
+// bound returns a copy of d.Dialer that binds to d.Index, and the index, or
+// the error of a dial that cannot bind, before any socket exists.
+func (d *Dialer) bound(network string) (nd net.Dialer, index int, err error) {
+	index = d.Index
+	if err := invalidIndex(index); err != nil {
+		return nd, 0, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	nd = d.Dialer
+	nd.Control = nil
+	nd.ControlContext = dialHook(index, d.Control, d.ControlContext)
+	return nd, index, nil
+}
+
+// Dial is DialContext with the background context.
+func (d *Dialer) Dial(network, address string) (net.Conn, error) {
+	return d.DialContext(context.Background(), network, address)
+}
+
+// DialContext connects to address on the named network, as net.Dialer's
+// DialContext does, through a socket bound to d.Index. ctx bounds the whole
+// dial, name resolution included; it does not affect the connection once
+// made.
+//
+// Name resolution uses d.Resolver and is not bound to the interface unless
+// that resolver is. Unix networks ("unix", "unixgram", "unixpacket") reach no
+// interface: they are dialed as by net.Dialer, without binding.
+func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	if isUnixNetwork(network) {
+		return d.Dialer.DialContext(ctx, network, address)
+	}
+	nd, index, err := d.bound(network)
+	if err != nil {
+		return nil, err
+	}
+	c, err := nd.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, dialError(err, index)
+	}
+	return c, nil
+}
+
+// DialTCP is net.Dialer's DialTCP through a socket bound to d.Index.
+func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.TCPConn, error) {
+	nd, index, err := d.bound(network)
+	if err != nil {
+		return nil, err
+	}
+	c, err := nd.DialTCP(ctx, network, laddr, raddr)
+	if err != nil {
+		return nil, dialError(err, index)
+	}
+	return c, nil
+}
+
+// DialUDP is net.Dialer's DialUDP through a socket bound to d.Index.
+func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.UDPConn, error) {
+	nd, index, err := d.bound(network)
+	if err != nil {
+		return nil, err
+	}
+	c, err := nd.DialUDP(ctx, network, laddr, raddr)
+	if err != nil {
+		return nil, dialError(err, index)
+	}
+	return c, nil
+}
+
+// DialIP is net.Dialer's DialIP through a raw IP socket bound to d.Index.
+// Raw sockets need CAP_NET_RAW.
+func (d *Dialer) DialIP(ctx context.Context, network string, laddr, raddr netip.Addr) (*net.IPConn, error) {
+	nd, index, err := d.bound(network)
+	if err != nil {
+		return nil, err
+	}
+	c, err := nd.DialIP(ctx, network, laddr, raddr)
+	if err != nil {
+		return nil, dialError(err, index)
+	}
+	return c, nil
+}
+
+// DialUnix is net.Dialer's DialUnix, unchanged: a Unix domain socket never
+// reaches a network interface, so there is nothing to bind and d.Index is
+// not consulted. It is defined so that this is said, not promoted silently.
+func (d *Dialer) DialUnix(ctx context.Context, network string, laddr, raddr *net.UnixAddr) (*net.UnixConn, error) {
+	return d.Dialer.DialUnix(ctx, network, laddr, raddr)
+}

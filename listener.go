@@ -1,0 +1,78 @@
+package ifbind
+
+import (
+	"context"
+	"net"
+)
+
+// A ListenConfig is a net.ListenConfig that binds every socket it creates to
+// one network interface, by index, before the socket binds to its address.
+// A listener then accepts, and a packet conn receives, only what arrives
+// through that interface, and sends only through it; several sockets may
+// share one port when each is bound to a different interface.
+//
+// Every field of the embedded net.ListenConfig works as it does there,
+// Control included: the binding is made first, and the caller's Control then
+// sees the socket already bound; an error from it aborts the socket.
+//
+// The zero value has no interface to bind to and every listen fails: set
+// Index. A ListenConfig is safe for concurrent use, as long as its fields
+// are not changed while listens run.
+type ListenConfig struct {
+	net.ListenConfig
+
+	// Index is the index of the interface to bind to. 0 means none: every
+	// listen fails. An index that names no interface fails with an error
+	// for which errors.Is(err, syscall.ENODEV) holds.
+	Index int
+}
+
+// NetListenConfig returns a copy of the embedded net.ListenConfig whose
+// Control binds every socket to lc.Index before running lc's own Control,
+// for APIs that take a *net.ListenConfig. Later changes to lc do not affect
+// the copy.
+func (lc *ListenConfig) NetListenConfig() *net.ListenConfig {
+	nlc := lc.ListenConfig
+	nlc.Control = listenHook(lc.Index, lc.Control)
+	return &nlc
+}
+
+// Listen announces on the local network address, as net.ListenConfig's
+// Listen does, through a socket bound to lc.Index. A wildcard address
+// ("tcp", ":8080") accepts only connections that arrive through the
+// interface. ctx is used while the listener is made; it does not affect the
+// listener once made. Unix networks are listened on without binding.
+func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (net.Listener, error) {
+	nlc, err := lc.bound("listen", network)
+	if err != nil {
+		return nil, err
+	}
+	return nlc.Listen(ctx, network, address)
+}
+
+// ListenPacket announces on the local network address, as net.ListenConfig's
+// ListenPacket does, through a socket bound to lc.Index. The conn receives
+// only datagrams that arrive through the interface and sends only through
+// it. ctx is used while the conn is made; it does not affect the conn once
+// made. Unix networks are listened on without binding.
+func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
+	nlc, err := lc.bound("listen", network)
+	if err != nil {
+		return nil, err
+	}
+	return nlc.ListenPacket(ctx, network, address)
+}
+
+// bound returns a copy of lc.ListenConfig that binds to lc.Index, or the
+// error of a listen that cannot bind, before any socket exists.
+func (lc *ListenConfig) bound(op, network string) (net.ListenConfig, error) {
+	nlc := lc.ListenConfig
+	if isUnixNetwork(network) {
+		return nlc, nil
+	}
+	if err := invalidIndex(lc.Index); err != nil {
+		return nlc, &net.OpError{Op: op, Net: network, Err: err}
+	}
+	nlc.Control = listenHook(lc.Index, lc.Control)
+	return nlc, nil
+}
