@@ -109,7 +109,12 @@ func boundIndex(fd int) (int, error) {
 	if err != unix.ENOPROTOOPT {
 		return index, err
 	}
-	// Linux before 5.0: read the name and ask for its index.
+	return boundIndexByName(fd)
+}
+
+// boundIndexByName returns the index fd is bound to on kernels before 5.0,
+// which tell only the name: it reads the name and asks for its index.
+func boundIndexByName(fd int) (int, error) {
 	name, err := unix.GetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE)
 	if err != nil || name == "" {
 		return 0, err

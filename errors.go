@@ -15,8 +15,14 @@ import (
 var ErrUnsupported = fmt.Errorf("ifbind: binding a socket to an interface index is not supported on %s: %w", runtime.GOOS, errors.ErrUnsupported)
 
 // errNoIndex is the cause of the error returned when a Dialer or
-// ListenConfig has no interface to bind to (Index is 0).
-var errNoIndex = errors.New("no interface to bind to: Index is 0")
+// ListenConfig has no interface to bind to (Index is 0). It unwraps to
+// syscall.EINVAL.
+var errNoIndex error = noIndexError{}
+
+type noIndexError struct{}
+
+func (noIndexError) Error() string { return "no interface to bind to: Index is 0" }
+func (noIndexError) Unwrap() error { return syscall.EINVAL }
 
 // A bindError reports that a socket could not be bound to an interface. It
 // names the interface by index and, when one could be found, by the name the
@@ -29,6 +35,9 @@ type bindError struct {
 }
 
 func (e *bindError) Error() string {
+	if e.index == 0 {
+		return "ifbind: " + e.err.Error()
+	}
 	s := "ifbind: interface " + strconv.Itoa(e.index)
 	if e.name != "" {
 		s += " (" + e.name + ")"
@@ -48,7 +57,7 @@ func (e *bindError) Unwrap() error { return e.err }
 func invalidIndex(index int) error {
 	switch {
 	case index == 0:
-		return &bindError{index: 0, err: fmt.Errorf("%w (%w)", errNoIndex, syscall.EINVAL)}
+		return &bindError{index: 0, err: errNoIndex}
 	case index < 0:
 		return &bindError{index: index, err: fmt.Errorf("negative interface index (%w)", syscall.EINVAL)}
 	}
