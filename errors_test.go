@@ -1,0 +1,100 @@
+package ifbind
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func TestBindErrorMessages(t *testing.T) {
+	for _, tc := range []struct {
+		err  *bindError
+		want string
+		is   error
+	}{
+		{invalidIndex(0).(*bindError), "ifbind: no interface to bind to: Index is 0", syscall.EINVAL},
+		{invalidIndex(-3).(*bindError), "ifbind: interface -3: negative interface index (invalid argument)", syscall.EINVAL},
+		{&bindError{index: 7, err: syscall.ENODEV}, "ifbind: interface 7: no such device", syscall.ENODEV},
+		{&bindError{index: 7, name: "wan0", err: os.NewSyscallError("setsockopt", syscall.EPERM)},
+			"ifbind: interface 7 (wan0): setsockopt: operation not permitted (binding a socket that is already bound needs CAP_NET_RAW; binding a fresh socket without it needs Linux 5.7 or newer)",
+			syscall.EPERM},
+	} {
+		if got := tc.err.Error(); got != tc.want {
+			t.Errorf("got %q, want %q", got, tc.want)
+		}
+		if !errors.Is(tc.err, tc.is) {
+			t.Errorf("%v: errors.Is(err, %v) is false, want true", tc.err, tc.is)
+		}
+	}
+	if invalidIndex(1) != nil {
+		t.Errorf("invalidIndex(1) = %v, want nil", invalidIndex(1))
+	}
+}
+
+func TestErrUnsupported(t *testing.T) {
+	if !errors.Is(ErrUnsupported, errors.ErrUnsupported) {
+		t.Errorf("errors.Is(ErrUnsupported, errors.ErrUnsupported) is false")
+	}
+	if !strings.HasPrefix(ErrUnsupported.Error(), "ifbind: ") {
+		t.Errorf("got %q, want the ifbind: prefix", ErrUnsupported)
+	}
+}
+
+// TestUnsetIndexCreatesNoSocket needs no privilege: a Dialer or ListenConfig
+// without an interface fails before any socket exists, with one *net.OpError.
+func TestUnsetIndexCreatesNoSocket(t *testing.T) {
+	ctx := context.Background()
+	var d Dialer
+	ran := false
+	d.Control = func(string, string, syscall.RawConn) error { ran = true; return nil }
+	var lc ListenConfig
+	lc.Control = d.Control
+	for name, err := range map[string]error{
+		"Dial":         errOf(d.Dial("tcp", "127.0.0.1:1")),
+		"DialContext":  errOf(d.DialContext(ctx, "udp", "127.0.0.1:1")),
+		"Listen":       errOf(lc.Listen(ctx, "tcp", "127.0.0.1:0")),
+		"ListenPacket": errOf(lc.ListenPacket(ctx, "udp", "127.0.0.1:0")),
+	} {
+		var oe *net.OpError
+		if !errors.As(err, &oe) || !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("%s: got %v, want a *net.OpError around EINVAL", name, err)
+			continue
+		}
+		var inner *net.OpError
+		if errors.As(oe.Err, &inner) {
+			t.Errorf("%s: got %v, double-wrapped", name, err)
+		}
+	}
+	if ran {
+		t.Errorf("the caller's Control ran, want no socket made")
+	}
+}
+
+func errOf[T any](_ T, err error) error { return err }
+
+// TestNetDialerIsACopy checks that NetDialer and NetListenConfig leave the
+// originals alone, so that a Dialer may be reused and changed.
+func TestNetDialerIsACopy(t *testing.T) {
+	d := &Dialer{Index: 3}
+	nd := d.NetDialer()
+	if d.ControlContext != nil || d.Control != nil {
+		t.Errorf("NetDialer changed the Dialer's hooks")
+	}
+	if nd.ControlContext == nil || nd.Control != nil {
+		t.Errorf("NetDialer: got ControlContext set %v, Control set %v; want only ControlContext", nd.ControlContext != nil, nd.Control != nil)
+	}
+	lc := &ListenConfig{Index: 3}
+	if nlc := lc.NetListenConfig(); nlc.Control == nil || lc.Control != nil {
+		t.Errorf("NetListenConfig: got copy's Control set %v, original's set %v", nlc.Control != nil, lc.Control != nil)
+	}
+}
+
+func TestLinkString(t *testing.T) {
+	if got, want := (Link{Index: 2, Name: "eth0"}).String(), "eth0 (index 2)"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
