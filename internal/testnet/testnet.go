@@ -48,7 +48,15 @@ func Main(m *testing.M) {
 	} else {
 		sandboxed = true
 	}
-	os.Exit(m.Run())
+	warmUp()
+	code := m.Run()
+	if code == 0 {
+		if err := findLeaks(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // reexec runs this binary again with the same arguments inside new
@@ -124,6 +132,7 @@ type NS struct {
 func NewNS(t testing.TB) *NS {
 	t.Helper()
 	Require(t)
+	CheckLeaks(t)
 	fd, err := onThread(func() (int, error) {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			return -1, fmt.Errorf("unshare: %v", err)

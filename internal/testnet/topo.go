@@ -62,6 +62,7 @@ func (tp *Topo) Sides() []*Side { return []*Side{tp.A, tp.B} }
 func New(t testing.TB) *Topo {
 	t.Helper()
 	Require(t)
+	CheckLeaks(t)
 	tp := &Topo{}
 	for _, name := range []string{"a", "b"} {
 		s, err := newSide(t, name)
