@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -164,16 +165,42 @@ func (tp *Topo) ServeNames(t testing.TB) {
 		if err != nil {
 			t.Fatalf("failed to start the servers of side %s: %v", s.Name, err)
 		}
-		t.Cleanup(func() { ln.Close(); pc.Close() })
+		var (
+			mu    sync.Mutex
+			conns = map[net.Conn]bool{}
+			wg    sync.WaitGroup
+		)
+		t.Cleanup(func() {
+			ln.Close()
+			pc.Close()
+			mu.Lock()
+			for c := range conns {
+				c.Close()
+			}
+			mu.Unlock()
+			wg.Wait()
+		})
+		wg.Add(2)
 		go func() {
+			defer wg.Done()
 			for {
 				c, err := ln.Accept()
 				if err != nil {
 					return
 				}
 				s.Seen.Add(1)
+				mu.Lock()
+				conns[c] = true
+				mu.Unlock()
+				wg.Add(1)
 				go func() {
-					defer c.Close()
+					defer wg.Done()
+					defer func() {
+						mu.Lock()
+						delete(conns, c)
+						mu.Unlock()
+						c.Close()
+					}()
 					c.SetDeadline(time.Now().Add(5 * time.Second))
 					buf := make([]byte, 64)
 					c.Read(buf)
@@ -182,6 +209,7 @@ func (tp *Topo) ServeNames(t testing.TB) {
 			}
 		}()
 		go func() {
+			defer wg.Done()
 			buf := make([]byte, 1500)
 			for {
 				_, from, err := pc.ReadFrom(buf)
