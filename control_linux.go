@@ -18,6 +18,7 @@ type sockOps struct {
 	bindName   func(fd int, name string) error     // setsockopt(SO_BINDTODEVICE)
 	boundIndex func(fd int) (int, error)           // the index the socket is bound to
 	indexName  func(fd, index int) (string, error) // the name index has now
+	checkIndex func(fd, index int) error           // ENODEV unless index names an interface
 }
 
 var kernelOps = sockOps{
@@ -29,6 +30,7 @@ var kernelOps = sockOps{
 	},
 	boundIndex: boundIndex,
 	indexName:  indexName,
+	checkIndex: checkIndex,
 }
 
 // fallbackTries bounds how often the SO_BINDTODEVICE fallback binds again
@@ -54,7 +56,7 @@ func bindFD(fd, index int, verify bool, ops *sockOps) error {
 		if !verify {
 			return nil
 		}
-		if _, err = ops.indexName(fd, index); err == nil {
+		if err = ops.checkIndex(fd, index); err == nil {
 			return nil
 		}
 		if errors.Is(err, unix.ENODEV) {
@@ -140,6 +142,13 @@ func indexName(fd, index int) (string, error) {
 	return ifr.Name(), nil
 }
 
+// checkIndex is indexName without making the name, for the listen path.
+func checkIndex(fd, index int) error {
+	var ifr unix.Ifreq
+	ifr.SetUint32(uint32(index))
+	return unix.IoctlIfreq(fd, unix.SIOCGIFNAME, &ifr)
+}
+
 // dialError names the cause of a failed connect on a socket bound to index:
 // the kernel answers ENODEV (IPv4) or ENETUNREACH (IPv6) when the interface
 // is gone, and only a look at the interface tells the two apart. The look
@@ -177,6 +186,5 @@ func interfaceExists(index int) bool {
 		}
 	}
 	defer unix.Close(fd)
-	_, err = indexName(fd, index)
-	return !errors.Is(err, unix.ENODEV)
+	return !errors.Is(checkIndex(fd, index), unix.ENODEV)
 }
