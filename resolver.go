@@ -15,9 +15,9 @@ import (
 	"syscall"
 )
 
-// ResolvConf is the file NewResolver reads nameservers from when it is given
-// none.
-const ResolvConf = "/etc/resolv.conf"
+// resolvConf is the file NewResolver reads nameservers from when it is
+// given none.
+const resolvConf = "/etc/resolv.conf"
 
 // maxNameservers is how many nameservers a resolv.conf may name: the
 // resolver of the C library reads the first three (MAXNS), and so does Go's.
@@ -82,6 +82,11 @@ var ErrLoopbackNameserver = errors.New("ifbind: a loopback nameserver cannot be 
 // socket without CAP_NET_RAW needs Linux 5.7 or newer. The ctx of each lookup
 // bounds its queries and their dials.
 func NewResolver(d *Dialer, nameservers ...string) (*net.Resolver, error) {
+	return newResolver(d, resolvConf, nameservers)
+}
+
+// newResolver is NewResolver, reading conf when no nameserver is given.
+func newResolver(d *Dialer, conf string, nameservers []string) (*net.Resolver, error) {
 	if d == nil {
 		d = &Dialer{} // fails below, as the zero Dialer does
 	}
@@ -91,13 +96,13 @@ func NewResolver(d *Dialer, nameservers ...string) (*net.Resolver, error) {
 	source := ""
 	if len(nameservers) == 0 {
 		var err error
-		if nameservers, err = ReadNameservers(ResolvConf); err != nil {
+		if nameservers, err = ReadNameservers(conf); err != nil {
 			return nil, err
 		}
 		if len(nameservers) == 0 {
-			return nil, fmt.Errorf("ifbind: %s names no nameserver (the system then asks the loopback, which no interface reaches): %w", ResolvConf, ErrLoopbackNameserver)
+			return nil, fmt.Errorf("ifbind: %s names no nameserver (the system then asks the loopback, which no interface reaches): %w", conf, ErrLoopbackNameserver)
 		}
-		source = " (from " + ResolvConf + ")"
+		source = " (from " + conf + ")"
 	}
 	s := &servers{d: *d, addrs: make([]netip.AddrPort, 0, len(nameservers))}
 	for _, ns := range nameservers {
