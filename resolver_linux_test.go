@@ -155,32 +155,44 @@ func TestResolverUnboundDefault(t *testing.T) {
 }
 
 // TestResolverFailover proves that a resolver moves on from a nameserver
-// that refuses (a closed port answers ICMP port unreachable) to the next,
-// within the same lookup, and stays there for later lookups.
+// that fails, within the same lookup, to the next, and stays there for
+// later lookups: one refuses the query (a dnsmasq that knows no name answers
+// REFUSED), one does not listen (the port answers ICMP port unreachable).
 func TestResolverFailover(t *testing.T) {
 	tp := testnet.New(t)
 	dns := serveDNS(t, tp)
+	s := tp.B
+	refusing := testnet.StartDNS(t, s.Peer, "", "--port=5354")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s := tp.B
-	closed := net.JoinHostPort(testnet.PeerV4.String(), "5353")
-	r, err := NewResolver(&Dialer{Index: s.Index}, closed, testnet.PeerV4.String())
-	if err != nil {
-		t.Fatalf("failed to make a resolver: %v", err)
-	}
 	const name = "who.ifbind.test"
-	for i := range 3 {
-		got, err := r.LookupNetIP(ctx, "ip4", name)
-		if want := []netip.Addr{whoAddr(s.Name)}; err != nil || !slices.Equal(got, want) {
-			t.Fatalf("lookup %d: got %v, %v, want %v", i, got, err, want)
+	peer := testnet.PeerV4.String()
+	unreachs := icmpOutDestUnreachs(t, s.Peer)
+	for _, c := range []struct {
+		failing string
+		saw     func() int // how often the failing server saw the query
+	}{
+		{net.JoinHostPort(peer, "5353"), func() int { return icmpOutDestUnreachs(t, s.Peer) - unreachs }},
+		{net.JoinHostPort(peer, "5354"), func() int { return len(refusing.WaitQueries(name, 1)) }},
+	} {
+		before := len(dns[s.Name].Queries(name))
+		r, err := NewResolver(&Dialer{Index: s.Index}, c.failing, peer)
+		if err != nil {
+			t.Fatalf("failed to make a resolver: %v", err)
 		}
-	}
-	// The closed port was tried once: by the first lookup only.
-	if got := icmpOutDestUnreachs(t, s.Peer); got != 1 {
-		t.Errorf("peer %s sent %d ICMP port unreachables, want 1", s.Name, got)
-	}
-	if qs := dns[s.Name].WaitQueries(name, 3); len(qs) != 3 {
-		t.Errorf("DNS server of %s saw %d queries, want 3", s.Name, len(qs))
+		for i := range 3 {
+			got, err := r.LookupNetIP(ctx, "ip4", name)
+			if want := []netip.Addr{whoAddr(s.Name)}; err != nil || !slices.Equal(got, want) {
+				t.Fatalf("after %s, lookup %d: got %v, %v, want %v", c.failing, i, got, err, want)
+			}
+		}
+		// The failing server was tried once: by the first lookup only.
+		if got := c.saw(); got != 1 {
+			t.Errorf("%s was asked %d times, want 1", c.failing, got)
+		}
+		if qs := dns[s.Name].WaitQueries(name, before+3); len(qs) != before+3 {
+			t.Errorf("after %s: DNS server of %s saw %d queries, want 3", c.failing, s.Name, len(qs)-before)
+		}
 	}
 	if qs := dns[other(tp, s).Name].Queries(name); len(qs) != 0 {
 		t.Errorf("DNS server of %s saw %+v, want none", other(tp, s).Name, qs)

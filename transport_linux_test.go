@@ -25,7 +25,6 @@ import (
 
 	"github.com/ifbind/ifbind/internal/testnet"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -369,17 +368,12 @@ func TestNewTransportHappyEyeballs(t *testing.T) {
 // blackhole makes ns drop what it sends to addr.
 func blackhole(t *testing.T, ns *testnet.NS, addr netip.Addr) {
 	t.Helper()
-	h, err := netlink.NewHandleAt(netns.NsHandle(ns.FD()))
-	if err != nil {
-		t.Fatalf("failed to open netlink in the peer: %v", err)
-	}
-	defer h.Close()
-	p := netip.PrefixFrom(addr, addr.BitLen())
 	route := &netlink.Route{
-		Dst:  &net.IPNet{IP: addr.AsSlice(), Mask: net.CIDRMask(p.Bits(), addr.BitLen())},
+		Dst:  &net.IPNet{IP: addr.AsSlice(), Mask: net.CIDRMask(addr.BitLen(), addr.BitLen())},
 		Type: unix.RTN_BLACKHOLE,
 	}
-	if err := h.RouteAdd(route); err != nil {
+	// netlink talks to the namespace of the thread Do runs f on.
+	if err := ns.Do(func() error { return netlink.RouteAdd(route) }); err != nil {
 		t.Fatalf("failed to blackhole %v in the peer: %v", addr, err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -54,11 +55,13 @@ func RequireDNSMasq(t testing.TB) string {
 }
 
 // StartDNS starts dnsmasq inside ns, serving hosts, a hosts file ("address
-// name" lines), and nothing else: it forwards no query. It stops when t
-// ends. dnsmasq runs in debug mode (-d), in the foreground and without
+// name" lines), and nothing else: it forwards no query, and answers REFUSED
+// for the names it does not know. It listens on port 53, unless extra, the
+// further options it is given, sets another with "--port=N". It stops when
+// t ends. dnsmasq runs in debug mode (-d), in the foreground and without
 // changing user, so that it runs as root and as root of an unprivileged user
 // namespace alike.
-func StartDNS(t testing.TB, ns *NS, hosts string) *DNS {
+func StartDNS(t testing.TB, ns *NS, hosts string, extra ...string) *DNS {
 	t.Helper()
 	bin := RequireDNSMasq(t)
 	dir := t.TempDir()
@@ -66,16 +69,19 @@ func StartDNS(t testing.TB, ns *NS, hosts string) *DNS {
 	if err := os.WriteFile(hostsFile, []byte(hosts), 0o644); err != nil {
 		t.Fatalf("failed to write the hosts file: %v", err)
 	}
-	cmd := exec.Command(bin,
+	args := []string{
 		"-d", // foreground, no user change, log to stderr
 		"--conf-file=/dev/null",
 		"--no-resolv", "--no-hosts", "--no-poll",
-		"--addn-hosts="+hostsFile,
+		"--addn-hosts=" + hostsFile,
 		"--log-queries", "--log-facility=-",
 		"--edns-packet-max=512",
-		"--port=53",
 		"--cache-size=0",
-	)
+	}
+	if !slices.ContainsFunc(extra, func(a string) bool { return strings.HasPrefix(a, "--port=") }) {
+		args = append(args, "--port=53")
+	}
+	cmd := exec.Command(bin, append(args, extra...)...)
 	cmd.Dir = dir
 	// Killed if the thread that started it ends, which Do does only when it
 	// could not put the thread back in its namespace.
