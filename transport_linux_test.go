@@ -45,7 +45,7 @@ type web struct {
 
 // newCert makes a self-signed certificate for webName and the peer
 // addresses.
-func newCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
+func newCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -79,7 +79,7 @@ func newCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
 // serveWeb starts, in each peer, net/http servers on httpPort (plain) and
 // httpsPort (TLS, offering h2 and http/1.1), IPv4 and IPv6, that answer
 // "<side> <proto> <client address>" and count the requests of each side.
-func serveWeb(t *testing.T, tp *testnet.Topo) *web {
+func serveWeb(t testing.TB, tp *testnet.Topo) *web {
 	t.Helper()
 	cert, pool := newCert(t)
 	w := &web{pool: pool, requests: map[string]*atomic.Int64{}}
@@ -150,7 +150,7 @@ func bigAddr(side string, i int) netip.Addr {
 }
 
 // serveDNS starts a dnsmasq in each peer and returns them by side.
-func serveDNS(t *testing.T, tp *testnet.Topo) map[string]*testnet.DNS {
+func serveDNS(t testing.TB, tp *testnet.Topo) map[string]*testnet.DNS {
 	t.Helper()
 	m := map[string]*testnet.DNS{}
 	for _, s := range tp.Sides() {
