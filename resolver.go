@@ -65,8 +65,14 @@ var ErrLoopbackNameserver = errors.New("ifbind: a loopback nameserver cannot be 
 // for the queries after it, and wraps round after the last. How long a try
 // waits, how many tries a query makes, the search domains and ndots come
 // from the system configuration, as for any net.Resolver with PreferGo set:
-// the resolver replaces only the nameservers it names. Lookups of names in
-// /etc/hosts are answered from that file, without a query.
+// the resolver replaces only the nameservers it names. With the usual
+// configuration (one nameserver, two attempts), a query tries two of the
+// resolver's nameservers, and the queries after it the next ones. The
+// *net.DNSError of a failed lookup names, as its Server, a nameserver of
+// the system configuration, not the one asked: net.Resolver does not let
+// its Dial say which it dialed. Lookups of names in /etc/hosts are answered
+// from that file, without a query; the C library's resolver and its
+// name-service modules are never used.
 //
 // DNS is not bound unless asked, and a Dialer's Resolver is nil by default,
 // because the nameservers a system is configured with belong to the network
@@ -77,8 +83,10 @@ var ErrLoopbackNameserver = errors.New("ifbind: a loopback nameserver cannot be 
 // route's network gives, which may differ from the one the interface's
 // network would give (split horizon, content delivery networks).
 //
-// The resolver copies d: later changes to d do not affect it. It is safe for
-// concurrent use. Its sockets need what d's need: on Linux, binding a fresh
+// The queries are dialed by a copy of d, with all its fields (LocalAddr,
+// Control...) but Resolver, which dials of IP addresses do not use: later
+// changes to d do not affect the resolver. It is safe for concurrent use.
+// Its sockets need what d's need: on Linux, binding a fresh
 // socket without CAP_NET_RAW needs Linux 5.7 or newer. The ctx of each lookup
 // bounds its queries and their dials.
 func NewResolver(d *Dialer, nameservers ...string) (*net.Resolver, error) {
@@ -104,13 +112,13 @@ func newResolver(d *Dialer, conf string, nameservers []string) (*net.Resolver, e
 		}
 		source = " (from " + conf + ")"
 	}
-	s := &servers{d: *d, addrs: make([]netip.AddrPort, 0, len(nameservers))}
+	s := &servers{d: *d, addrs: make([]string, 0, len(nameservers))}
 	for _, ns := range nameservers {
 		ap, err := parseNameserver(ns, d.Index)
 		if err != nil {
 			return nil, &bindError{index: d.Index, name: interfaceName(d.Index), err: fmt.Errorf("nameserver %q%s: %w", ns, source, err)}
 		}
-		s.addrs = append(s.addrs, ap)
+		s.addrs = append(s.addrs, ap.String())
 	}
 	return &net.Resolver{PreferGo: true, Dial: s.dial}, nil
 }
@@ -258,32 +266,33 @@ func (loopbackError) Is(target error) bool { return target == ErrLoopbackNameser
 // servers dials the nameservers of a resolver made by NewResolver.
 type servers struct {
 	d     Dialer
-	addrs []netip.AddrPort
+	addrs []string      // "ip:port" of each nameserver, in order
 	cur   atomic.Uint32 // the server in use is addrs[cur%len(addrs)]
 }
 
 // dial is the resolver's Dial. It ignores the address, which comes from the
-// system configuration, and dials the nameserver in use on d's interface.
+// system configuration, and dials the nameserver in use through d, whose
+// fields (LocalAddr, Control...) all apply.
 func (s *servers) dial(ctx context.Context, network, _ string) (net.Conn, error) {
 	i := s.cur.Load()
 	server := s.addrs[i%uint32(len(s.addrs))]
 	switch network {
-	case "udp", "udp4", "udp6":
-		c, err := s.d.DialUDP(ctx, "udp", netip.AddrPort{}, server)
-		if err != nil {
-			s.failed(i)
-			return nil, err
-		}
+	case "udp", "udp4", "udp6", "tcp", "tcp4", "tcp6":
+	default:
+		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
+	}
+	c, err := s.d.DialContext(ctx, network, server)
+	if err != nil {
+		s.failed(i)
+		return nil, err
+	}
+	switch c := c.(type) {
+	case *net.UDPConn:
 		return &udpConn{UDPConn: c, s: s, i: i}, nil
-	case "tcp", "tcp4", "tcp6":
-		c, err := s.d.DialTCP(ctx, "tcp", netip.AddrPort{}, server)
-		if err != nil {
-			s.failed(i)
-			return nil, err
-		}
+	case *net.TCPConn:
 		return &tcpConn{TCPConn: c, s: s, i: i}, nil
 	}
-	return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
+	return c, nil
 }
 
 // failed moves the resolver on from server i, unless another query already

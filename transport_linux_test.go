@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -439,6 +440,31 @@ func TestNewTransportConcurrent(t *testing.T) {
 	for _, s := range tp.Sides() {
 		if got := w.requests[s.Name].Load(); got != n/2 {
 			t.Errorf("peer %s served %d requests, want %d", s.Name, got, n/2)
+		}
+	}
+}
+
+// TestNewTransportProxy proves that the connection to a proxy is bound too:
+// the peer's server answers requests in proxy form.
+func TestNewTransportProxy(t *testing.T) {
+	tp := testnet.New(t)
+	w := serveWeb(t, tp)
+	proxy := &url.URL{Scheme: "http", Host: net.JoinHostPort(testnet.PeerV4.String(), httpPort)}
+	for _, s := range tp.Sides() {
+		tr := NewTransport(&Dialer{Index: s.Index})
+		tr.Proxy = http.ProxyURL(proxy)
+		_, body, err := get(context.Background(), &http.Client{Transport: tr}, "http://elsewhere.test/")
+		if err != nil {
+			t.Fatalf("failed to get through the proxy on %s: %v", s.LinkName, err)
+		}
+		if !strings.HasPrefix(body, s.Name+" ") {
+			t.Errorf("through the proxy on %s: answered %q, want from peer %s", s.LinkName, body, s.Name)
+		}
+		tr.CloseIdleConnections()
+	}
+	for _, s := range tp.Sides() {
+		if got := w.requests[s.Name].Load(); got != 1 {
+			t.Errorf("peer %s served %d requests, want 1", s.Name, got)
 		}
 	}
 }
