@@ -313,8 +313,16 @@ func readFailed(err error) bool {
 // net.Resolver tells it from a TCP one.
 type udpConn struct {
 	*net.UDPConn
-	s *servers
-	i uint32
+	s  *servers
+	i  uint32
+	id [2]byte // the ID of the query last written
+}
+
+func (c *udpConn) Write(b []byte) (int, error) {
+	if len(b) >= 2 {
+		c.id = [2]byte{b[0], b[1]}
+	}
+	return c.UDPConn.Write(b)
 }
 
 func (c *udpConn) Read(b []byte) (int, error) {
@@ -325,8 +333,11 @@ func (c *udpConn) Read(b []byte) (int, error) {
 		}
 		return n, err
 	}
-	// A response (QR set) with RCODE SERVFAIL (2) or REFUSED (5).
-	if n >= 4 && b[2]&0x80 != 0 && (b[3]&0x0f == 2 || b[3]&0x0f == 5) {
+	// The response (QR set) to the query, by its ID, with RCODE SERVFAIL
+	// (2) or REFUSED (5). Others are left to net.Resolver, which skips
+	// forgeries.
+	if n >= 4 && b[0] == c.id[0] && b[1] == c.id[1] && b[2]&0x80 != 0 &&
+		(b[3]&0x0f == 2 || b[3]&0x0f == 5) {
 		c.s.failed(c.i)
 	}
 	return n, nil

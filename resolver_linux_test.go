@@ -2,17 +2,21 @@ package ifbind
 
 import (
 	"context"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ifbind/ifbind/internal/testnet"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 func TestResolverAsksItsOwnNIC(t *testing.T) {
@@ -66,7 +70,25 @@ func TestResolverTCPFallback(t *testing.T) {
 	defer cancel()
 	const name = "big.ifbind.test"
 	for _, s := range tp.Sides() {
-		r, err := NewResolver(&Dialer{Index: s.Index}, testnet.PeerV4.String())
+		// The Dialer's own hook runs on every query socket, after the
+		// binding, which it reads back.
+		var mu sync.Mutex
+		bound := map[string]int{}
+		d := &Dialer{Index: s.Index}
+		d.Control = func(network, _ string, c syscall.RawConn) error {
+			var idx int
+			var serr error
+			if err := c.Control(func(fd uintptr) {
+				idx, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX)
+			}); err != nil {
+				return err
+			}
+			mu.Lock()
+			bound[network] = idx
+			mu.Unlock()
+			return serr
+		}
+		r, err := NewResolver(d, testnet.PeerV4.String())
 		if err != nil {
 			t.Fatalf("failed to make a resolver on %s: %v", s.LinkName, err)
 		}
@@ -82,6 +104,11 @@ func TestResolverTCPFallback(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s on %s: got %d addresses %v, want the 40 of peer %s", name, s.LinkName, len(got), got, s.Name)
 		}
+		mu.Lock()
+		if want := map[string]int{"udp4": s.Index, "tcp4": s.Index}; !maps.Equal(bound, want) {
+			t.Errorf("%s on %s: query sockets bound to %v, want %v", name, s.LinkName, bound, want)
+		}
+		mu.Unlock()
 		if s == tp.A {
 			if qs := dns[tp.B.Name].Queries(name); len(qs) != 0 {
 				t.Errorf("%s on %s: DNS server of %s saw %+v, want none", name, s.LinkName, tp.B.Name, qs)
