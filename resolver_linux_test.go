@@ -258,3 +258,66 @@ func icmpOutDestUnreachs(t *testing.T, ns *testnet.NS) int {
 	t.Fatalf("no Icmp OutDestUnreachs in the peer's /proc/net/snmp")
 	return 0
 }
+
+// TestResolverLinkLocal proves that a link-local nameserver, given without a
+// zone, is reached through the Dialer's interface: the peer's own fe80::
+// address, which only that link carries.
+func TestResolverLinkLocal(t *testing.T) {
+	tp := testnet.New(t)
+	dns := serveDNS(t, tp)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const name = "who.ifbind.test"
+	for _, s := range tp.Sides() {
+		ll := peerLinkLocal(t, s)
+		r, err := NewResolver(&Dialer{Index: s.Index}, ll.String())
+		if err != nil {
+			t.Fatalf("failed to make a resolver for %v on %s: %v", ll, s.LinkName, err)
+		}
+		got, err := r.LookupNetIP(ctx, "ip4", name)
+		if want := []netip.Addr{whoAddr(s.Name)}; err != nil || !slices.Equal(got, want) {
+			t.Errorf("%s at %v on %s: got %v, %v, want %v", name, ll, s.LinkName, got, err, want)
+		}
+		// The source address is the kernel's choice: link-local, or
+		// the global one while the client's is still tentative.
+		if qs := dns[s.Name].WaitQueries(name, 1); len(qs) != 1 || !strings.Contains(qs[0].From, ":") {
+			t.Errorf("DNS server of %s saw %+v, want one query over IPv6", s.Name, qs)
+		}
+	}
+}
+
+// peerLinkLocal returns the link-local address of the peer's eth0, once
+// duplicate address detection is done with it.
+func peerLinkLocal(t *testing.T, s *testnet.Side) netip.Addr {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		var found netip.Addr
+		err := s.Peer.Do(func() error {
+			l, err := netlink.LinkByIndex(s.PeerIndex)
+			if err != nil {
+				return err
+			}
+			addrs, err := netlink.AddrList(l, netlink.FAMILY_V6)
+			if err != nil {
+				return err
+			}
+			for _, a := range addrs {
+				ip, _ := netip.AddrFromSlice(a.IP)
+				if ip.IsLinkLocalUnicast() && a.Flags&unix.IFA_F_TENTATIVE == 0 {
+					found = ip
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("failed to list the addresses of peer %s: %v", s.Name, err)
+		}
+		if found.IsValid() {
+			return found
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("peer %s has no link-local address out of duplicate address detection", s.Name)
+	return netip.Addr{}
+}
