@@ -202,8 +202,8 @@ func parseNameserver(s string, index int) (netip.AddrPort, error) {
 		if err != nil {
 			return ap, errors.New("not an IP address")
 		}
-		if a.Is6() && !strings.HasPrefix(s, "[") {
-			return ap, errors.New("an IPv6 address with a port must be in brackets")
+		if a.Is6() != strings.HasPrefix(s, "[") {
+			return ap, errors.New("an IPv6 address with a port, and only one, must be in brackets")
 		}
 		p, err := strconv.ParseUint(port, 10, 16)
 		if err != nil || p == 0 || !isDigits(port) {
@@ -221,7 +221,7 @@ func parseNameserver(s string, index int) (netip.AddrPort, error) {
 		return ap, loopbackError{}
 	case a.IsMulticast():
 		return ap, errors.New("a multicast address")
-	case a.Is6() && (a.IsLinkLocalUnicast() || a.IsInterfaceLocalMulticast()):
+	case a.Is6() && a.IsLinkLocalUnicast():
 		if zone != "" {
 			if err := checkZone(zone, index); err != nil {
 				return ap, err
