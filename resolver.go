@@ -1,0 +1,359 @@
+package ifbind
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+)
+
+// resolvConf is the file NewResolver reads nameservers from when it is
+// given none.
+const resolvConf = "/etc/resolv.conf"
+
+// maxNameservers is how many nameservers a resolv.conf may name: the
+// resolver of the C library reads the first three (MAXNS), and so does Go's.
+const maxNameservers = 3
+
+// maxResolvConf bounds the size of a resolv.conf ReadNameservers reads.
+const maxResolvConf = 1 << 20
+
+// ErrLoopbackNameserver is returned, wrapped, by NewResolver when a
+// nameserver is a loopback address (such as 127.0.0.53 of systemd-resolved,
+// 127.0.0.1 or ::1) or the unspecified address, which means this host: no
+// packet sent through a network interface reaches it, and a resolver bound
+// to one would only time out.
+var ErrLoopbackNameserver = errors.New("ifbind: a loopback nameserver cannot be reached through a network interface")
+
+// NewResolver returns a *net.Resolver whose queries leave through the
+// interface d binds to, and only through it: every query, over UDP and over
+// TCP when an answer comes back truncated, is sent from a socket that d
+// dials, bound to d.Index. Set it as d.Resolver so that the names d dials are
+// resolved by the interface's own nameservers:
+//
+//	r, err := ifbind.NewResolver(d)
+//	if err != nil { ... }
+//	d.Resolver = r
+//
+// The queries go to nameservers, each an IP address with an optional port
+// (53 when none is given): "192.0.2.53", "192.0.2.53:5353", "2001:db8::53",
+// "[2001:db8::53]:53". A link-local IPv6 address without a zone is scoped to
+// d.Index. When no nameserver is given, those of the "nameserver" lines of
+// /etc/resolv.conf are used (see ReadNameservers), which are usually those of
+// the default route's network: name the interface's own when they differ.
+//
+// A loopback nameserver cannot be reached through an interface: NewResolver
+// then returns an error for which errors.Is(err, ErrLoopbackNameserver)
+// holds, rather than a resolver that would time out. This is the common case
+// of systems running systemd-resolved, whose /etc/resolv.conf names only its
+// stub at 127.0.0.53: the nameservers it forwards to are listed in
+// /run/systemd/resolve/resolv.conf and, for each link, by "resolvectl dns".
+// An error is also returned when d is nil or d.Index is 0 or less, and when a
+// nameserver is not an IP address.
+//
+// Queries go to the first nameserver while it answers. When one fails (a
+// dial error, a timeout, a refused connection, or a SERVFAIL or REFUSED
+// answer), the resolver moves on to the next, for this query's next try and
+// for the queries after it, and wraps round after the last. How long a try
+// waits, how many tries a query makes, the search domains and ndots come
+// from the system configuration, as for any net.Resolver with PreferGo set:
+// the resolver replaces only the nameservers it names. With the usual
+// configuration (one nameserver, two attempts), a query tries two of the
+// resolver's nameservers, and the queries after it the next ones. The
+// *net.DNSError of a failed lookup names, as its Server, a nameserver of
+// the system configuration, not the one asked: net.Resolver does not let
+// its Dial say which it dialed. Lookups of names in /etc/hosts are answered
+// from that file, without a query; the C library's resolver and its
+// name-service modules are never used.
+//
+// DNS is not bound unless asked, and a Dialer's Resolver is nil by default,
+// because the nameservers a system is configured with belong to the network
+// of its default route: they are often a loopback stub that no interface
+// reaches, or a resolver that answers only clients of that network. The
+// default resolver's queries therefore leave by the default route, whichever
+// interface d binds the connection to, and the answer is the one the default
+// route's network gives, which may differ from the one the interface's
+// network would give (split horizon, content delivery networks).
+//
+// The queries are dialed by a copy of d, with all its fields (LocalAddr,
+// Control...) but Resolver, which dials of IP addresses do not use: later
+// changes to d do not affect the resolver. It is safe for concurrent use.
+// Its sockets need what d's need: on Linux, binding a fresh
+// socket without CAP_NET_RAW needs Linux 5.7 or newer. The ctx of each lookup
+// bounds its queries and their dials.
+func NewResolver(d *Dialer, nameservers ...string) (*net.Resolver, error) {
+	return newResolver(d, resolvConf, nameservers)
+}
+
+// newResolver is NewResolver, reading conf when no nameserver is given.
+func newResolver(d *Dialer, conf string, nameservers []string) (*net.Resolver, error) {
+	if d == nil {
+		d = &Dialer{} // fails below, as the zero Dialer does
+	}
+	if err := invalidIndex(d.Index); err != nil {
+		return nil, err
+	}
+	source := ""
+	if len(nameservers) == 0 {
+		var err error
+		if nameservers, err = ReadNameservers(conf); err != nil {
+			return nil, err
+		}
+		if len(nameservers) == 0 {
+			return nil, fmt.Errorf("ifbind: %s names no nameserver (the system then asks the loopback, which no interface reaches): %w", conf, ErrLoopbackNameserver)
+		}
+		source = " (from " + conf + ")"
+	}
+	s := &servers{d: *d, addrs: make([]string, 0, len(nameservers))}
+	for _, ns := range nameservers {
+		ap, err := parseNameserver(ns, d.Index)
+		if err != nil {
+			return nil, &bindError{index: d.Index, name: interfaceName(d.Index), err: fmt.Errorf("nameserver %q%s: %w", ns, source, err)}
+		}
+		s.addrs = append(s.addrs, ap.String())
+	}
+	return &net.Resolver{PreferGo: true, Dial: s.dial}, nil
+}
+
+// interfaceName returns the name of the interface with index, or "" when
+// it has none. It lists interfaces, and so is called for errors only.
+func interfaceName(index int) string {
+	ifi, err := net.InterfaceByIndex(index)
+	if err != nil {
+		return ""
+	}
+	return ifi.Name
+}
+
+// ReadNameservers returns the addresses of the "nameserver" lines of the
+// resolv.conf file at path, in order, at most three (the limit of the C
+// library's resolver), for NewResolver. Lines whose address is not an IP
+// address are skipped, as the system's resolvers skip them. Other options
+// are ignored. Comments start with '#' or ';'. For systemd-resolved, whose
+// /etc/resolv.conf names its loopback stub, the upstream nameservers are in
+// /run/systemd/resolve/resolv.conf.
+func ReadNameservers(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("ifbind: failed to read nameservers: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxResolvConf+1))
+	if err != nil {
+		return nil, fmt.Errorf("ifbind: failed to read nameservers: %w", err)
+	}
+	if len(b) > maxResolvConf {
+		return nil, fmt.Errorf("ifbind: failed to read nameservers: %s is larger than %d bytes", path, maxResolvConf)
+	}
+	return parseResolvConf(b), nil
+}
+
+// parseResolvConf returns the nameserver addresses of a resolv.conf.
+func parseResolvConf(b []byte) []string {
+	var addrs []string
+	for len(b) > 0 && len(addrs) < maxNameservers {
+		var line []byte
+		line, b, _ = bytes.Cut(b, []byte{'\n'})
+		if i := bytes.IndexAny(line, "#;"); i >= 0 {
+			line = line[:i]
+		}
+		f := strings.Fields(string(line))
+		if len(f) < 2 || f[0] != "nameserver" {
+			continue
+		}
+		// An address only, as the C library takes it: no port, no
+		// brackets; an IPv6 zone is allowed.
+		if _, err := netip.ParseAddr(f[1]); err != nil {
+			continue
+		}
+		addrs = append(addrs, f[1])
+	}
+	return addrs
+}
+
+// parseNameserver parses a nameserver: an IP address with an optional
+// port, 53 by default, IPv6 in brackets when a port is given. A link-local
+// address without a zone gets the zone index; one with a zone is accepted
+// only when the zone names index (by number or by name).
+func parseNameserver(s string, index int) (netip.AddrPort, error) {
+	var ap netip.AddrPort
+	if a, err := netip.ParseAddr(s); err == nil {
+		ap = netip.AddrPortFrom(a, 53)
+	} else if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		a, err := netip.ParseAddr(s[1 : len(s)-1])
+		if err != nil || !a.Is6() {
+			return ap, errors.New("not an IP address")
+		}
+		ap = netip.AddrPortFrom(a, 53)
+	} else {
+		host, port, err := net.SplitHostPort(s)
+		if err != nil {
+			return ap, errors.New("not an IP address, with an optional port")
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil {
+			return ap, errors.New("not an IP address")
+		}
+		if a.Is6() != strings.HasPrefix(s, "[") {
+			return ap, errors.New("an IPv6 address with a port, and only one, must be in brackets")
+		}
+		p, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || p == 0 || !isDigits(port) {
+			return ap, fmt.Errorf("port %q is not a number from 1 to 65535", port)
+		}
+		ap = netip.AddrPortFrom(a, uint16(p))
+	}
+	a := ap.Addr()
+	zone := a.Zone()
+	if a.Is4In6() {
+		a = a.Unmap()
+	}
+	switch {
+	case a.IsLoopback() || a.IsUnspecified():
+		return ap, loopbackError{}
+	case a.IsMulticast():
+		return ap, errors.New("a multicast address")
+	case a.Is6() && a.IsLinkLocalUnicast():
+		if zone != "" {
+			if err := checkZone(zone, index); err != nil {
+				return ap, err
+			}
+		}
+		a = a.WithZone(strconv.Itoa(index))
+	case zone != "":
+		return ap, errors.New("a zone on an address that is not link-local")
+	}
+	return netip.AddrPortFrom(a, ap.Port()), nil
+}
+
+// checkZone makes sure that an IPv6 zone names the interface index.
+func checkZone(zone string, index int) error {
+	if isDigits(zone) {
+		if z, err := strconv.Atoi(zone); err == nil && z == index {
+			return nil
+		}
+		return fmt.Errorf("zone %s is another interface than %d", zone, index)
+	}
+	ifi, err := net.InterfaceByName(zone)
+	if err != nil {
+		return fmt.Errorf("zone %q: %w", zone, err)
+	}
+	if ifi.Index != index {
+		return fmt.Errorf("zone %q is interface %d, not %d", zone, ifi.Index, index)
+	}
+	return nil
+}
+
+// loopbackError is the cause of the error for a loopback nameserver.
+type loopbackError struct{}
+
+func (loopbackError) Error() string {
+	return "a loopback address, which cannot be reached through a network interface " +
+		"(with systemd-resolved, name the link's own nameservers: resolvectl dns, " +
+		"or /run/systemd/resolve/resolv.conf)"
+}
+
+func (loopbackError) Is(target error) bool { return target == ErrLoopbackNameserver }
+
+// servers dials the nameservers of a resolver made by NewResolver.
+type servers struct {
+	d     Dialer
+	addrs []string      // "ip:port" of each nameserver, in order
+	cur   atomic.Uint32 // the server in use is addrs[cur%len(addrs)]
+}
+
+// dial is the resolver's Dial. It ignores the address, which comes from the
+// system configuration, and dials the nameserver in use through d, whose
+// fields (LocalAddr, Control...) all apply.
+func (s *servers) dial(ctx context.Context, network, _ string) (net.Conn, error) {
+	i := s.cur.Load()
+	server := s.addrs[i%uint32(len(s.addrs))]
+	switch network {
+	case "udp", "udp4", "udp6", "tcp", "tcp4", "tcp6":
+	default:
+		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
+	}
+	c, err := s.d.DialContext(ctx, network, server)
+	if err != nil {
+		s.failed(i)
+		return nil, err
+	}
+	switch c := c.(type) {
+	case *net.UDPConn:
+		return &udpConn{UDPConn: c, s: s, i: i}, nil
+	case *net.TCPConn:
+		return &tcpConn{TCPConn: c, s: s, i: i}, nil
+	}
+	return c, nil
+}
+
+// failed moves the resolver on from server i, unless another query already
+// has.
+func (s *servers) failed(i uint32) { s.cur.CompareAndSwap(i, i+1) }
+
+// readFailed tells whether a read error means the nameserver failed: a
+// timeout, or a refusal (an ICMP port unreachable on UDP, a reset on TCP).
+func readFailed(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// udpConn is a query's UDP socket. It stays a net.PacketConn, which is how
+// net.Resolver tells it from a TCP one.
+type udpConn struct {
+	*net.UDPConn
+	s  *servers
+	i  uint32
+	id [2]byte // the ID of the query last written
+}
+
+func (c *udpConn) Write(b []byte) (int, error) {
+	if len(b) >= 2 {
+		c.id = [2]byte{b[0], b[1]}
+	}
+	return c.UDPConn.Write(b)
+}
+
+func (c *udpConn) Read(b []byte) (int, error) {
+	n, err := c.UDPConn.Read(b)
+	if err != nil {
+		if readFailed(err) {
+			c.s.failed(c.i)
+		}
+		return n, err
+	}
+	// The response (QR set) to the query, by its ID, with RCODE SERVFAIL
+	// (2) or REFUSED (5). Others are left to net.Resolver, which skips
+	// forgeries.
+	if n >= 4 && b[0] == c.id[0] && b[1] == c.id[1] && b[2]&0x80 != 0 &&
+		(b[3]&0x0f == 2 || b[3]&0x0f == 5) {
+		c.s.failed(c.i)
+	}
+	return n, nil
+}
+
+// tcpConn is a query's TCP connection, after a truncated UDP answer.
+type tcpConn struct {
+	*net.TCPConn
+	s *servers
+	i uint32
+}
+
+func (c *tcpConn) Read(b []byte) (int, error) {
+	n, err := c.TCPConn.Read(b)
+	if err != nil && readFailed(err) {
+		c.s.failed(c.i)
+	}
+	return n, err
+}
