@@ -18,6 +18,28 @@ var ErrUnsupported = fmt.Errorf("ifbind: binding a socket to an interface index 
 // ListenConfig has no interface to bind to (Index is 0).
 var errNoIndex = errors.New("no interface to bind to: Index is 0")
 
+// ErrLinkGone is the cause of every binding made through a Binding from
+// (*Monitor).Pin once the pinned link has been deleted: the socket is not
+// made, even when another link now has the same index or name. Test for it
+// with errors.Is; such errors also satisfy errors.Is(err, syscall.ENODEV).
+var ErrLinkGone = errors.New("ifbind: link gone")
+
+// linkGoneError is the cause a pin reports once its link was deleted. It is
+// both ErrLinkGone and ENODEV.
+type linkGoneError struct{}
+
+func (linkGoneError) Error() string {
+	return "link gone: deleted since it was pinned (" + syscall.ENODEV.Error() + ")"
+}
+
+func (linkGoneError) Is(target error) bool {
+	return target == ErrLinkGone || target == syscall.ENODEV
+}
+
+// errBothSet is the cause of the error of a Dialer or ListenConfig that has
+// both Index and Binding set.
+var errBothSet = errors.New("both Index and Binding are set: set one")
+
 // A bindError reports that a socket could not be bound to an interface. It
 // names the interface by index and, when one could be found, by the name the
 // index had when the error was made. It unwraps to its cause, so that
@@ -29,9 +51,16 @@ type bindError struct {
 }
 
 func (e *bindError) Error() string {
-	s := "ifbind: interface " + strconv.Itoa(e.index)
-	if e.name != "" {
-		s += " (" + e.name + ")"
+	s := "ifbind: interface "
+	switch {
+	case e.index == 0 && e.name != "":
+		// A name that resolved to no index, as a Follow binding has.
+		s += e.name
+	default:
+		s += strconv.Itoa(e.index)
+		if e.name != "" {
+			s += " (" + e.name + ")"
+		}
 	}
 	s += ": " + e.err.Error()
 	if errors.Is(e.err, syscall.EPERM) {
