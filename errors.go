@@ -38,7 +38,7 @@ func (linkGoneError) Is(target error) bool {
 
 // errBothSet is the cause of the error of a Dialer or ListenConfig that has
 // both Index and Binding set.
-var errBothSet = errors.New("both Index and Binding are set: set one")
+var errBothSet = fmt.Errorf("both Index and Binding are set: set one (%w)", syscall.EINVAL)
 
 // A bindError reports that a socket could not be bound to an interface. It
 // names the interface by index and, when one could be found, by the name the
