@@ -107,7 +107,6 @@ func TestBindingsDeleteRecreate(t *testing.T) {
 	check("re-created", pin, 0, ErrLinkGone)
 }
 
-
 // TestPinSameIndex deletes a pinned link and creates another with the same
 // index (as `ip link add ... index N` does): the pin fails closed.
 func TestPinSameIndex(t *testing.T) {

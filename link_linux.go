@@ -1,6 +1,7 @@
 package ifbind
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -128,12 +129,19 @@ func listLinks() ([]Link, error) {
 	return nil, fmt.Errorf("ifbind: listing links: %w", err)
 }
 
+// linkOf copies what a Link holds out of l. The hardware address is copied
+// too: netlink hands out a slice of the message it read, which the monitor
+// reuses and which would otherwise stay alive as long as the Link.
 func linkOf(l netlink.Link) Link {
 	a := l.Attrs()
+	var hw net.HardwareAddr
+	if len(a.HardwareAddr) > 0 {
+		hw = bytes.Clone(a.HardwareAddr)
+	}
 	return Link{
 		Index:        a.Index,
 		Name:         a.Name,
-		HardwareAddr: a.HardwareAddr,
+		HardwareAddr: hw,
 		Altnames:     a.AltNames,
 		Alias:        a.Alias,
 		Flags:        a.Flags,
