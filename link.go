@@ -140,7 +140,7 @@ func closeNames(name string, names func(yield func(string) bool)) []string {
 		name string
 		dist int
 	}
-	limit := 1 + len(name)/5
+	limit := 1 + len(name)/3
 	if limit > 3 {
 		limit = 3
 	}

@@ -287,3 +287,51 @@ func BenchmarkFollowHook(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMonitorUpdate measures what a change costs the monitor at n
+// links: op=event is one rename, from the request until the monitor's table
+// shows it (kernel, event and a new table); op=clone is the copy of the
+// table that each batch of events makes, the price of lock-free lookups.
+func BenchmarkMonitorUpdate(b *testing.B) {
+	for _, n := range linkCounts {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			ns := fixture(b, n)
+			var m *Monitor
+			var h *netlink.Handle
+			inNS(b, ns, func() (err error) {
+				if m, err = NewMonitor(context.Background()); err != nil {
+					return err
+				}
+				h, err = netlink.NewHandle()
+				return err
+			})
+			defer m.Close()
+			defer h.Close()
+			l, err := h.LinkByName("v0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run("op=event", func(b *testing.B) {
+				names := [2]string{"v0", "w0"}
+				i := 0
+				for b.Loop() {
+					i++
+					to := names[i%2]
+					if err := h.LinkSetName(l, to); err != nil {
+						b.Fatal(err)
+					}
+					settle(b, m, to, hasName(to))
+				}
+				if i%2 == 1 {
+					h.LinkSetName(l, "v0")
+				}
+			})
+			b.Run("op=clone", func(b *testing.B) {
+				t := m.load().linkTable
+				for b.Loop() {
+					t.clone()
+				}
+			})
+		})
+	}
+}
