@@ -51,6 +51,14 @@ type Monitor struct {
 // done or Close is called. Cancelling ctx stops the monitor as Close does;
 // ctx does not otherwise bound the call. It needs no privilege, and Linux
 // 5.5 or newer for altnames.
+//
+// The monitor watches the namespace the calling thread is in when NewMonitor
+// runs (to watch another, call it from a thread locked into that namespace),
+// and its bindings are meant for sockets made in that same namespace.
+//
+// The kernel announces a change of altname or alias only for a link that is
+// up: on a link that is down such a change reaches the table when the link
+// next changes otherwise (comes up, is renamed).
 func NewMonitor(ctx context.Context) (*Monitor, error) {
 	return newMonitor(ctx, monitorConfig{})
 }

@@ -335,3 +335,20 @@ func BenchmarkMonitorUpdate(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFollowResolve measures what a Binding adds to each socket before
+// the setsockopt: one read of the monitor's table.
+func BenchmarkFollowResolve(b *testing.B) {
+	_, dialers, _ := dialBench(b)
+	for _, mode := range []string{"follow", "pin"} {
+		bd := dialers[mode].Binding
+		b.Run("mode="+mode, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bd.resolve(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
