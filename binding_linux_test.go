@@ -388,3 +388,78 @@ func TestBindingWithIndexFails(t *testing.T) {
 		t.Errorf("follow of a missing name: got %v", err)
 	}
 }
+
+// TestBindingRunsCallerHooks checks that a Binding binds first and then
+// runs the caller's Control or ControlContext, which sees the socket bound
+// and whose error aborts it, for Dialer and ListenConfig alike.
+func TestBindingRunsCallerHooks(t *testing.T) {
+	testnet.Require(t)
+	m, err := NewMonitor(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	lo, err := m.LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin, err := m.Pin("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errHook := errors.New("caller's hook says no")
+	for _, b := range []Binding{m.Follow("lo"), pin} {
+		for _, fail := range []bool{false, true} {
+			var seen int
+			check := func(c syscall.RawConn) error {
+				c.Control(func(fd uintptr) { seen, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX) })
+				if fail {
+					return errHook
+				}
+				return nil
+			}
+			ctl := func(_, _ string, c syscall.RawConn) error { return check(c) }
+			ctlCtx := func(_ context.Context, _, _ string, c syscall.RawConn) error { return check(c) }
+			runs := map[string]func() error{
+				"Dialer.Control": func() error {
+					d := &Dialer{Binding: b}
+					d.Control = ctl
+					c, err := d.Dial("udp4", "127.0.0.1:9")
+					if err == nil {
+						c.Close()
+					}
+					return err
+				},
+				"Dialer.ControlContext": func() error {
+					d := &Dialer{Binding: b}
+					d.Control = func(string, string, syscall.RawConn) error { return errors.New("Control ran; ControlContext should have") }
+					d.ControlContext = ctlCtx
+					c, err := d.Dial("udp4", "127.0.0.1:9")
+					if err == nil {
+						c.Close()
+					}
+					return err
+				},
+				"ListenConfig.Control": func() error {
+					lc := &ListenConfig{Binding: b}
+					lc.Control = ctl
+					pc, err := lc.ListenPacket(context.Background(), "udp4", "127.0.0.1:0")
+					if err == nil {
+						pc.Close()
+					}
+					return err
+				},
+			}
+			for name, run := range runs {
+				seen = -1
+				err := run()
+				if fail && !errors.Is(err, errHook) || !fail && err != nil {
+					t.Errorf("%s, %s, hook failing %v: got %v", b, name, fail, err)
+				}
+				if seen != lo.Index {
+					t.Errorf("%s, %s: the caller's hook saw the socket bound to %d, want %d", b, name, seen, lo.Index)
+				}
+			}
+		}
+	}
+}
