@@ -432,7 +432,9 @@ func TestBindingRunsCallerHooks(t *testing.T) {
 				},
 				"Dialer.ControlContext": func() error {
 					d := &Dialer{Binding: b}
-					d.Control = func(string, string, syscall.RawConn) error { return errors.New("Control ran; ControlContext should have") }
+					d.Control = func(string, string, syscall.RawConn) error {
+						return errors.New("Control ran; ControlContext should have")
+					}
 					d.ControlContext = ctlCtx
 					c, err := d.Dial("udp4", "127.0.0.1:9")
 					if err == nil {
