@@ -18,8 +18,8 @@ import (
 //
 // The zero value has no interface to bind to and every dial fails: set Index,
 // or Binding to follow a name or pin a link through a Monitor. A Dialer is
-// safe for concurrent use, as long as its fields are not changed
-// while dials run.
+// safe for concurrent use, as long as its fields are not changed while dials
+// run.
 type Dialer struct {
 	net.Dialer
 
@@ -112,11 +112,10 @@ func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 }
 
 // DialContext connects to address on the named network, as net.Dialer's
-// DialContext does, through a socket bound to d.Index (or as d.Binding
-// chooses; every socket of a dial that tries several addresses resolves it
-// anew). ctx bounds the whole
-// dial, name resolution included; it does not affect the connection once
-// made.
+// DialContext does, through a socket bound to d.Index, or to the link
+// d.Binding chooses (each socket of a dial that tries several addresses
+// resolves it anew). ctx bounds the whole dial, name resolution included; it
+// does not affect the connection once made.
 //
 // Name resolution uses d.Resolver and is not bound to the interface unless
 // that resolver is. Unix networks ("unix", "unixgram", "unixpacket") reach no
@@ -178,7 +177,8 @@ func (d *Dialer) DialIP(ctx context.Context, network string, laddr, raddr netip.
 
 // DialUnix is net.Dialer's DialUnix, unchanged: a Unix domain socket never
 // reaches a network interface, so there is nothing to bind and d.Index is
-// not consulted. It is defined so that this is said, not promoted silently.
+// not consulted, nor is d.Binding. It is defined so that this is said, not
+// promoted silently.
 func (d *Dialer) DialUnix(ctx context.Context, network string, laddr, raddr *net.UnixAddr) (*net.UnixConn, error) {
 	return d.Dialer.DialUnix(ctx, network, laddr, raddr)
 }
