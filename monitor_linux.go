@@ -163,7 +163,10 @@ func (m *Monitor) read(rc syscall.RawConn, h *netlink.Handle, cfg monitorConfig)
 				if next.byIndex == nil {
 					next = cur.clone()
 				}
-				m.apply(next, buf[:nr])
+				if !m.apply(next, buf[:nr]) {
+					rerr = errUnreadable
+					return true
+				}
 			}
 			return true
 		})
@@ -175,7 +178,7 @@ func (m *Monitor) read(rc syscall.RawConn, h *netlink.Handle, cfg monitorConfig)
 		}
 		switch {
 		case rerr == nil:
-		case rerr == unix.ENOBUFS || rerr == errTruncated:
+		case rerr == unix.ENOBUFS || rerr == errTruncated || rerr == errUnreadable:
 			if err := m.resync(rc, h); err != nil {
 				return err
 			}
@@ -188,9 +191,13 @@ func (m *Monitor) read(rc syscall.RawConn, h *netlink.Handle, cfg monitorConfig)
 // errStopped ends read when the monitor was stopped; run reports stopErr.
 var errStopped = errors.New("link monitor stopped")
 
-// errTruncated marks an event larger than the read buffer: the monitor
-// cannot know what it said, so it lists the links again.
-var errTruncated = errors.New("link event truncated")
+// errTruncated and errUnreadable mark an event larger than the read buffer
+// or one the monitor could not parse: it cannot know what the event said, so
+// it lists the links again.
+var (
+	errTruncated  = errors.New("link event truncated")
+	errUnreadable = errors.New("link event unreadable")
+)
 
 // resync replaces the table after the kernel dropped events: it discards
 // what is queued (the listing will say it), lists the links, and publishes
@@ -248,11 +255,12 @@ func (m *Monitor) dump(h *netlink.Handle, prev linkTable) (linkTable, error) {
 	return t, nil
 }
 
-// apply applies the link messages of one datagram to t.
-func (m *Monitor) apply(t linkTable, b []byte) {
+// apply applies the link messages of one datagram to t. It reports false
+// when it could not read one, and the table may have missed a change.
+func (m *Monitor) apply(t linkTable, b []byte) bool {
 	msgs, err := syscall.ParseNetlinkMessage(b)
 	if err != nil {
-		return
+		return false
 	}
 	for i := range msgs {
 		msg := &msgs[i]
@@ -260,7 +268,7 @@ func (m *Monitor) apply(t linkTable, b []byte) {
 			continue
 		}
 		if len(msg.Data) < unix.SizeofIfInfomsg {
-			continue
+			return false
 		}
 		// Bridges send RTM_NEWLINK and RTM_DELLINK of family AF_BRIDGE
 		// when a port joins or leaves them: the link itself stays.
@@ -275,7 +283,7 @@ func (m *Monitor) apply(t linkTable, b []byte) {
 		hdr := unix.NlMsghdr(msg.Header)
 		l, err := netlink.LinkDeserialize(&hdr, msg.Data)
 		if err != nil {
-			continue
+			return false
 		}
 		// Without a deletion between them, two events of one index are
 		// of one device, whatever changed.
@@ -286,6 +294,7 @@ func (m *Monitor) apply(t linkTable, b []byte) {
 		}
 		t.set(m.entry(link, id, prev))
 	}
+	return true
 }
 
 func entryOf(l netlink.Link) (Link, linkIdentity) {
