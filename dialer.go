@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"sync/atomic"
 )
 
 // A Dialer is a net.Dialer that binds every socket it creates to one network
@@ -15,9 +16,10 @@ import (
 // ControlContext included: the binding is made first, and the caller's hook
 // then sees the socket already bound; an error from it aborts the socket.
 //
-// The zero value has no interface to bind to and every dial fails: set Index.
-// A Dialer is safe for concurrent use, as long as its fields are not changed
-// while dials run.
+// The zero value has no interface to bind to and every dial fails: set Index,
+// or Binding to follow a name or pin a link through a Monitor. A Dialer is
+// safe for concurrent use, as long as its fields are not changed while dials
+// run.
 type Dialer struct {
 	net.Dialer
 
@@ -27,6 +29,16 @@ type Dialer struct {
 	// interface fails with an error for which errors.Is(err,
 	// syscall.ENODEV) holds.
 	Index int
+
+	// Binding, when not nil, chooses the interface for each socket in place
+	// of Index, which must then be 0: a Dialer with both set fails every
+	// dial. Bindings come from a Monitor: Follow binds each socket to
+	// whatever link has a name when the socket is made, Pin to one link
+	// until it is deleted. Each socket reads the monitor's table once,
+	// without a lock or a system call; a binding that cannot be made (no
+	// link by that name, a pinned link gone, a closed monitor) fails the
+	// socket before it connects.
+	Binding Binding
 }
 
 // NetDialer returns a copy of the embedded net.Dialer whose ControlContext
@@ -38,24 +50,60 @@ type Dialer struct {
 // Errors from a dial through the copy are those of net.Dialer: when the
 // interface has gone, they say "no such device" (IPv4) or "network is
 // unreachable" (IPv6), where d's own methods say which interface is missing.
+//
+// With Binding set, the copy resolves it for each socket, as d does.
 func (d *Dialer) NetDialer() *net.Dialer {
 	nd := d.Dialer
 	nd.Control = nil
-	nd.ControlContext = dialHook(d.Index, d.Control, d.ControlContext)
+	switch {
+	case d.Binding == nil:
+		nd.ControlContext = dialHook(d.Index, d.Control, d.ControlContext)
+	case d.Index != 0:
+		nd.ControlContext = failHook(&bindError{index: d.Index, err: errBothSet})
+	default:
+		nd.ControlContext = bindingDialHook(d.Binding, nil, d.Control, d.ControlContext)
+	}
 	return &nd
 }
 
 // bound returns a copy of d.Dialer that binds to d.Index, and the index, or
-// the error of a dial that cannot bind, before any socket exists.
-func (d *Dialer) bound(network string) (nd net.Dialer, index int, err error) {
+// the error of a dial that cannot bind, before any socket exists. With
+// Binding set, the index is 0 and last receives the index each socket was
+// bound to, for dialError.
+func (d *Dialer) bound(network string) (nd net.Dialer, index int, last *atomic.Int64, err error) {
+	if d.Binding != nil {
+		return d.boundBinding(network)
+	}
 	index = d.Index
 	if err := invalidIndex(index); err != nil {
-		return nd, 0, &net.OpError{Op: "dial", Net: network, Err: err}
+		return nd, 0, nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
 	nd = d.Dialer
 	nd.Control = nil
 	nd.ControlContext = dialHook(index, d.Control, d.ControlContext)
-	return nd, index, nil
+	return nd, index, nil, nil
+}
+
+func (d *Dialer) boundBinding(network string) (nd net.Dialer, index int, last *atomic.Int64, err error) {
+	if d.Index != 0 {
+		return nd, 0, nil, &net.OpError{Op: "dial", Net: network, Err: &bindError{index: d.Index, err: errBothSet}}
+	}
+	last = new(atomic.Int64)
+	nd = d.Dialer
+	nd.Control = nil
+	nd.ControlContext = bindingDialHook(d.Binding, last, d.Control, d.ControlContext)
+	return nd, 0, last, nil
+}
+
+// failed returns the error of a dial through a socket bound to index, or,
+// with a Binding, to the index last recorded.
+func failed(err error, index int, last *atomic.Int64) error {
+	if last != nil {
+		if index = int(last.Load()); index == 0 {
+			return err // failed before any socket was bound
+		}
+	}
+	return dialError(err, index)
 }
 
 // Dial is DialContext with the background context.
@@ -64,9 +112,10 @@ func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 }
 
 // DialContext connects to address on the named network, as net.Dialer's
-// DialContext does, through a socket bound to d.Index. ctx bounds the whole
-// dial, name resolution included; it does not affect the connection once
-// made.
+// DialContext does, through a socket bound to d.Index, or to the link
+// d.Binding chooses (each socket of a dial that tries several addresses
+// resolves it anew). ctx bounds the whole dial, name resolution included; it
+// does not affect the connection once made.
 //
 // Name resolution uses d.Resolver and is not bound to the interface unless
 // that resolver is. Unix networks ("unix", "unixgram", "unixpacket") reach no
@@ -75,39 +124,39 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	if isUnixNetwork(network) {
 		return d.Dialer.DialContext(ctx, network, address)
 	}
-	nd, index, err := d.bound(network)
+	nd, index, last, err := d.bound(network)
 	if err != nil {
 		return nil, err
 	}
 	c, err := nd.DialContext(ctx, network, address)
 	if err != nil {
-		return nil, dialError(err, index)
+		return nil, failed(err, index, last)
 	}
 	return c, nil
 }
 
 // DialTCP is net.Dialer's DialTCP through a socket bound to d.Index.
 func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.TCPConn, error) {
-	nd, index, err := d.bound(network)
+	nd, index, last, err := d.bound(network)
 	if err != nil {
 		return nil, err
 	}
 	c, err := nd.DialTCP(ctx, network, laddr, raddr)
 	if err != nil {
-		return nil, dialError(err, index)
+		return nil, failed(err, index, last)
 	}
 	return c, nil
 }
 
 // DialUDP is net.Dialer's DialUDP through a socket bound to d.Index.
 func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.UDPConn, error) {
-	nd, index, err := d.bound(network)
+	nd, index, last, err := d.bound(network)
 	if err != nil {
 		return nil, err
 	}
 	c, err := nd.DialUDP(ctx, network, laddr, raddr)
 	if err != nil {
-		return nil, dialError(err, index)
+		return nil, failed(err, index, last)
 	}
 	return c, nil
 }
@@ -115,20 +164,21 @@ func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip
 // DialIP is net.Dialer's DialIP through a raw IP socket bound to d.Index.
 // Raw sockets need CAP_NET_RAW.
 func (d *Dialer) DialIP(ctx context.Context, network string, laddr, raddr netip.Addr) (*net.IPConn, error) {
-	nd, index, err := d.bound(network)
+	nd, index, last, err := d.bound(network)
 	if err != nil {
 		return nil, err
 	}
 	c, err := nd.DialIP(ctx, network, laddr, raddr)
 	if err != nil {
-		return nil, dialError(err, index)
+		return nil, failed(err, index, last)
 	}
 	return c, nil
 }
 
 // DialUnix is net.Dialer's DialUnix, unchanged: a Unix domain socket never
 // reaches a network interface, so there is nothing to bind and d.Index is
-// not consulted. It is defined so that this is said, not promoted silently.
+// not consulted, nor is d.Binding. It is defined so that this is said, not
+// promoted silently.
 func (d *Dialer) DialUnix(ctx context.Context, network string, laddr, raddr *net.UnixAddr) (*net.UnixConn, error) {
 	return d.Dialer.DialUnix(ctx, network, laddr, raddr)
 }

@@ -24,6 +24,28 @@ type noIndexError struct{}
 func (noIndexError) Error() string { return "no interface to bind to: Index is 0" }
 func (noIndexError) Unwrap() error { return syscall.EINVAL }
 
+// ErrLinkGone is the cause of every binding made through a Binding from
+// (*Monitor).Pin once the pinned link has been deleted: the socket is not
+// made, even when another link now has the same index or name. Test for it
+// with errors.Is; such errors also satisfy errors.Is(err, syscall.ENODEV).
+var ErrLinkGone = errors.New("ifbind: link gone")
+
+// linkGoneError is the cause a pin reports once its link was deleted. It is
+// both ErrLinkGone and ENODEV.
+type linkGoneError struct{}
+
+func (linkGoneError) Error() string {
+	return "link gone: deleted since it was pinned (" + syscall.ENODEV.Error() + ")"
+}
+
+func (linkGoneError) Is(target error) bool {
+	return target == ErrLinkGone || target == syscall.ENODEV
+}
+
+// errBothSet is the cause of the error of a Dialer or ListenConfig that has
+// both Index and Binding set.
+var errBothSet = fmt.Errorf("both Index and Binding are set: set one (%w)", syscall.EINVAL)
+
 // A bindError reports that a socket could not be bound to an interface. It
 // names the interface by index and, when one could be found, by the name the
 // index had when the error was made. It unwraps to its cause, so that
@@ -35,12 +57,19 @@ type bindError struct {
 }
 
 func (e *bindError) Error() string {
-	if e.index == 0 {
+	if e.index == 0 && e.name == "" {
 		return "ifbind: " + e.err.Error()
 	}
-	s := "ifbind: interface " + strconv.Itoa(e.index)
-	if e.name != "" {
-		s += " (" + e.name + ")"
+	s := "ifbind: interface "
+	switch {
+	case e.index == 0:
+		// A name that resolved to no index, as a Follow binding has.
+		s += e.name
+	default:
+		s += strconv.Itoa(e.index)
+		if e.name != "" {
+			s += " (" + e.name + ")"
+		}
 	}
 	s += ": " + e.err.Error()
 	if errors.Is(e.err, syscall.EPERM) {

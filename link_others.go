@@ -3,19 +3,30 @@
 package ifbind
 
 import (
-	"bytes"
 	"fmt"
 	"net"
+	"strconv"
 )
 
 // LinkByName returns the link with the given name, through
-// net.InterfaceByName (there is no netlink outside Linux).
+// net.InterfaceByName (there is no netlink outside Linux). A miss is an
+// error that names the links whose names are close.
 func LinkByName(name string) (Link, error) {
 	ifi, err := net.InterfaceByName(name)
 	if err != nil {
-		return Link{}, fmt.Errorf("ifbind: no link with name %q: %w", name, err)
+		var near []string
+		if ifis, lerr := net.Interfaces(); lerr == nil {
+			near = closeNames(name, func(yield func(string) bool) {
+				for _, ifi := range ifis {
+					if !yield(ifi.Name) {
+						return
+					}
+				}
+			})
+		}
+		return Link{}, fmt.Errorf("ifbind: %w", &notFoundError{what: "named " + name, close: near, err: err})
 	}
-	return Link{Index: ifi.Index, Name: ifi.Name, HardwareAddr: ifi.HardwareAddr}, nil
+	return linkOfInterface(ifi), nil
 }
 
 // LinkByIndex returns the link with the given index, through
@@ -26,9 +37,9 @@ func LinkByIndex(index int) (Link, error) {
 	}
 	ifi, err := net.InterfaceByIndex(index)
 	if err != nil {
-		return Link{}, fmt.Errorf("ifbind: no link with index %d: %w", index, err)
+		return Link{}, fmt.Errorf("ifbind: %w", &notFoundError{what: "with index " + strconv.Itoa(index), err: err})
 	}
-	return Link{Index: ifi.Index, Name: ifi.Name, HardwareAddr: ifi.HardwareAddr}, nil
+	return linkOfInterface(ifi), nil
 }
 
 // LinkByHardwareAddr returns the one link with the given hardware address,
@@ -38,17 +49,19 @@ func LinkByHardwareAddr(mac net.HardwareAddr) (Link, error) {
 	if err != nil {
 		return Link{}, fmt.Errorf("ifbind: listing links: %w", err)
 	}
-	var found []Link
-	for _, ifi := range ifis {
-		if bytes.Equal(ifi.HardwareAddr, mac) {
-			found = append(found, Link{Index: ifi.Index, Name: ifi.Name, HardwareAddr: ifi.HardwareAddr})
-		}
+	links := make([]Link, len(ifis))
+	for i := range ifis {
+		links[i] = linkOfInterface(&ifis[i])
 	}
-	switch len(found) {
-	case 0:
-		return Link{}, fmt.Errorf("ifbind: no link with hardware address %v", mac)
-	case 1:
-		return found[0], nil
-	}
-	return Link{}, fmt.Errorf("ifbind: hardware address %v is shared by %v: name one by name or index", mac, found)
+	return pickHardwareAddr(links, mac)
+}
+
+// LinkByAlias returns an error wrapping ErrUnsupported: links have aliases
+// on Linux only.
+func LinkByAlias(alias string) (Link, error) {
+	return Link{}, fmt.Errorf("ifbind: looking up link by alias %q: %w", alias, ErrUnsupported)
+}
+
+func linkOfInterface(ifi *net.Interface) Link {
+	return Link{Index: ifi.Index, Name: ifi.Name, HardwareAddr: ifi.HardwareAddr, Flags: ifi.Flags}
 }

@@ -3,6 +3,7 @@ package ifbind
 import (
 	"context"
 	"net"
+	"syscall"
 )
 
 // A ListenConfig is a net.ListenConfig that binds every socket it creates to
@@ -16,7 +17,8 @@ import (
 // sees the socket already bound; an error from it aborts the socket.
 //
 // The zero value has no interface to bind to and every listen fails: set
-// Index. A ListenConfig is safe for concurrent use, as long as its fields
+// Index, or Binding to follow a name or pin a link through a Monitor. A
+// ListenConfig is safe for concurrent use, as long as its fields
 // are not changed while listens run.
 type ListenConfig struct {
 	net.ListenConfig
@@ -25,15 +27,31 @@ type ListenConfig struct {
 	// listen fails. An index that names no interface fails with an error
 	// for which errors.Is(err, syscall.ENODEV) holds.
 	Index int
+
+	// Binding, when not nil, chooses the interface for each socket in place
+	// of Index, which must then be 0: a ListenConfig with both set fails
+	// every listen. See Dialer.Binding. The monitor's table, not a system
+	// call, vouches that the link exists.
+	Binding Binding
 }
 
 // NetListenConfig returns a copy of the embedded net.ListenConfig whose
 // Control binds every socket to lc.Index before running lc's own Control,
 // for APIs that take a *net.ListenConfig. Later changes to lc do not affect
 // the copy.
+//
+// With Binding set, the copy resolves it for each socket, as lc does.
 func (lc *ListenConfig) NetListenConfig() *net.ListenConfig {
 	nlc := lc.ListenConfig
-	nlc.Control = listenHook(lc.Index, lc.Control)
+	switch {
+	case lc.Binding == nil:
+		nlc.Control = listenHook(lc.Index, lc.Control)
+	case lc.Index != 0:
+		err := &bindError{index: lc.Index, err: errBothSet}
+		nlc.Control = func(string, string, syscall.RawConn) error { return err }
+	default:
+		nlc.Control = bindingListenHook(lc.Binding, lc.Control)
+	}
 	return &nlc
 }
 
@@ -68,6 +86,13 @@ func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address strin
 func (lc *ListenConfig) bound(op, network string) (net.ListenConfig, error) {
 	nlc := lc.ListenConfig
 	if isUnixNetwork(network) {
+		return nlc, nil
+	}
+	if lc.Binding != nil {
+		if lc.Index != 0 {
+			return nlc, &net.OpError{Op: op, Net: network, Err: &bindError{index: lc.Index, err: errBothSet}}
+		}
+		nlc.Control = bindingListenHook(lc.Binding, lc.Control)
 		return nlc, nil
 	}
 	if err := invalidIndex(lc.Index); err != nil {

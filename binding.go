@@ -1,0 +1,185 @@
+package ifbind
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+)
+
+// A Binding chooses, for each socket a Dialer or ListenConfig makes, the
+// interface to bind it to, in place of a fixed Index. Bindings come from a
+// Monitor, in two modes:
+//
+//   - (*Monitor).Follow follows a name: every socket binds to whatever link
+//     carries the name when the socket is made. Pick it when the name is
+//     what you mean and the device behind it may be replaced: a PPPoE or
+//     WireGuard interface re-created on reconnect, a VLAN rebuilt by the
+//     network manager, a USB modem that comes back with a new index.
+//   - (*Monitor).Pin pins one link: every socket binds to the device the spec
+//     named when Pin was called, and once that device is deleted every new
+//     socket fails closed with ErrLinkGone, even if a new device takes its
+//     name or its index. Pick it when traffic must not move to a device
+//     nobody vetted: a VPN tunnel whose replacement may route elsewhere, a
+//     NIC chosen by an operator, or a test that must see its own device.
+//
+// Resolving a Binding reads the monitor's table once, without a lock or a
+// system call, so a socket made through a Binding costs what one made
+// through Index does, plus a map lookup. A Binding is safe for concurrent
+// use. Its methods are unexported but for Link and String: Bindings are
+// made only by this package, so that each one is known to fail closed.
+type Binding interface {
+	// Link returns the link a socket made now would be bound to, or the
+	// error its binding would fail with.
+	Link() (Link, error)
+
+	// String describes the binding, as in "follow eth0" or "pin eth0
+	// (index 3)".
+	String() string
+
+	// resolve returns the entry a socket made now binds to, or the error
+	// (a *bindError) it fails with.
+	resolve() (*linkEntry, error)
+}
+
+// Follow returns a Binding that binds every socket to the link whose name
+// or altname is name at the moment the socket is made, as m last saw it. The
+// name need not exist yet: while no link carries it, sockets fail with an
+// error for which errors.Is(err, syscall.ENODEV) holds. Once m is closed,
+// they fail with one for which errors.Is(err, net.ErrClosed) holds.
+//
+// A socket stays bound to the link it was bound to; a rename or deletion
+// after it was made does not move it. See Binding for when to follow.
+func (m *Monitor) Follow(name string) Binding {
+	return &follow{m: m, name: name}
+}
+
+type follow struct {
+	m    *Monitor
+	name string
+}
+
+func (f *follow) resolve() (*linkEntry, error) {
+	s := f.m.load()
+	if e := s.byName[f.name]; e != nil {
+		return e, nil
+	}
+	if s.err != nil {
+		return nil, &bindError{name: f.name, err: s.err}
+	}
+	return nil, &bindError{name: f.name, err: s.nameMiss("by that name", f.name)}
+}
+
+func (f *follow) Link() (Link, error) {
+	e, err := f.resolve()
+	if err != nil {
+		return Link{}, err
+	}
+	return e.link, nil
+}
+
+func (f *follow) String() string { return "follow " + f.name }
+
+// Pin resolves spec (an index, a hardware address, a name or altname, as
+// LookupLink takes) through m's table, once, and returns a Binding that binds
+// every socket to that link. Once m sees the link deleted, every socket
+// fails with an error for which errors.Is(err, ErrLinkGone) holds, even when
+// a new link takes the same name or the same index; once m is closed, with
+// one for which errors.Is(err, net.ErrClosed) holds. A rename of the pinned
+// link does not matter. See Binding for when to pin.
+//
+// Deletion is seen as m sees it: a socket made within the microseconds
+// between the kernel deleting the link and m reading the event still binds
+// to its index. When the kernel dropped events, m tells the link from a new
+// one under the same index by its kind, hardware address and parent; a new
+// link that matches all three within that window goes unnoticed.
+func (m *Monitor) Pin(spec string) (Binding, error) {
+	e, err := m.lookupEntry(spec)
+	if err != nil {
+		return nil, err
+	}
+	return &pin{m: m, index: e.link.Index, name: e.link.Name, gen: e.gen}, nil
+}
+
+type pin struct {
+	m     *Monitor
+	index int
+	name  string // when pinned
+	gen   uint64
+}
+
+func (p *pin) resolve() (*linkEntry, error) {
+	s := p.m.load()
+	if e := s.byIndex[p.index]; e != nil && e.gen == p.gen {
+		return e, nil
+	}
+	if s.err != nil {
+		return nil, &bindError{index: p.index, name: p.name, err: s.err}
+	}
+	return nil, &bindError{index: p.index, name: p.name, err: linkGoneError{}}
+}
+
+func (p *pin) Link() (Link, error) {
+	e, err := p.resolve()
+	if err != nil {
+		return Link{}, err
+	}
+	return e.link, nil
+}
+
+func (p *pin) String() string {
+	return "pin " + p.name + " (index " + strconv.Itoa(p.index) + ")"
+}
+
+// bindingDialHook is dialHook for a Binding: it resolves b once per socket
+// and records the index in last (when not nil), for dialError.
+func bindingDialHook(b Binding, last *atomic.Int64, ctl ctlFunc, ctlCtx ctlContextFunc) ctlContextFunc {
+	return func(ctx context.Context, network, address string, c syscall.RawConn) error {
+		if !isUnixNetwork(network) {
+			e, err := b.resolve()
+			if err != nil {
+				return err
+			}
+			if last != nil {
+				last.Store(int64(e.link.Index))
+			}
+			if err := bindRawConn(c, network, e.link.Index, false); err != nil {
+				return err
+			}
+		}
+		if ctlCtx != nil {
+			return ctlCtx(ctx, network, address, c)
+		}
+		if ctl != nil {
+			return ctl(network, address, c)
+		}
+		return nil
+	}
+}
+
+// bindingListenHook is listenHook for a Binding. It does not ask the kernel
+// whether the link exists, as listenHook does: the monitor's table just said
+// so, and a check would only narrow, not close, the window in which the
+// link may vanish.
+func bindingListenHook(b Binding, ctl ctlFunc) ctlFunc {
+	return func(network, address string, c syscall.RawConn) error {
+		if !isUnixNetwork(network) {
+			e, err := b.resolve()
+			if err != nil {
+				return err
+			}
+			if err := bindRawConn(c, network, e.link.Index, false); err != nil {
+				return err
+			}
+		}
+		if ctl != nil {
+			return ctl(network, address, c)
+		}
+		return nil
+	}
+}
+
+// failHook returns hooks that fail every socket with err.
+func failHook(err error) ctlContextFunc {
+	return func(context.Context, string, string, syscall.RawConn) error { return err }
+}

@@ -1,0 +1,350 @@
+package ifbind
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+)
+
+// A Monitor keeps an up-to-date table of the network interfaces (links) of
+// one network namespace, fed by one netlink subscription to link events,
+// so that looking a link up by name or index makes no system call and takes
+// the same few tens of nanoseconds whether there are ten links or ten
+// thousand. It is what Follow and Pin bindings resolve through.
+//
+// Start one with NewMonitor; it runs until its context is done or Close is
+// called, after which every lookup, wait and binding through it fails with
+// an error for which errors.Is(err, net.ErrClosed) holds. The zero Monitor
+// is closed. A Monitor is safe for concurrent use: lookups read an immutable
+// table that the monitor swaps atomically after each batch of events, and
+// never block.
+//
+// The table lags the kernel by the time the monitor takes to read an event,
+// typically microseconds. When the kernel drops events because the monitor
+// read too slowly (ENOBUFS on its socket), the monitor lists every link
+// again and replaces its table.
+//
+// Monitors exist on Linux only; elsewhere NewMonitor returns an error
+// wrapping ErrUnsupported.
+type Monitor struct {
+	snap atomic.Pointer[snapshot]
+	gen  atomic.Uint64 // the last generation handed to a link
+
+	stopOnce sync.Once
+	stopErr  error         // why the monitor stopped; set before stopped is closed
+	stopped  chan struct{} // closed when the monitor is told to stop
+	done     chan struct{} // closed when its goroutine has exited
+
+	// Counters, for tests and diagnostics.
+	events  atomic.Uint64 // link messages applied
+	resyncs atomic.Uint64 // dumps after the kernel dropped events
+}
+
+// NewMonitor subscribes to the link events of the calling thread's network
+// namespace, lists the links once, and keeps its table current until ctx is
+// done or Close is called. Cancelling ctx stops the monitor as Close does;
+// ctx does not otherwise bound the call. It needs no privilege, and Linux
+// 5.5 or newer for altnames.
+//
+// The monitor watches the namespace the calling thread is in when NewMonitor
+// runs (to watch another, call it from a thread locked into that namespace),
+// and its bindings are meant for sockets made in that same namespace.
+//
+// The kernel announces a change of altname or alias only for a link that is
+// up: on a link that is down such a change reaches the table when the link
+// next changes otherwise (comes up, is renamed).
+func NewMonitor(ctx context.Context) (*Monitor, error) {
+	return newMonitor(ctx, monitorConfig{})
+}
+
+// Close stops the monitor and waits for its goroutine to exit. Afterwards
+// every lookup, wait and binding through it fails with an error for which
+// errors.Is(err, net.ErrClosed) holds. Close is idempotent and safe to call
+// concurrently; it returns nil.
+func (m *Monitor) Close() error {
+	if m.done == nil {
+		return nil // the zero Monitor never ran
+	}
+	m.stop(nil)
+	<-m.done
+	return nil
+}
+
+// stop tells the monitor's goroutine to exit, recording why: cause is nil
+// for Close, and the context's cause when it was done.
+func (m *Monitor) stop(cause error) {
+	m.stopOnce.Do(func() {
+		if cause == nil {
+			m.stopErr = fmt.Errorf("link monitor closed: %w", net.ErrClosed)
+		} else {
+			m.stopErr = fmt.Errorf("link monitor stopped: %w: %w", net.ErrClosed, cause)
+		}
+		close(m.stopped)
+	})
+}
+
+// A linkEntry is one link in a Monitor's table. Entries are never modified
+// once published; a change to a link replaces its entry.
+type linkEntry struct {
+	link Link
+	gen  uint64       // which incarnation of link.Index this is
+	id   linkIdentity // what a dump must show to be the same incarnation
+}
+
+// A linkIdentity is what the monitor compares, after it has lost events, to
+// tell whether the link with an index is the one it knew or another created
+// under the same index meanwhile. The kernel offers no better identity.
+type linkIdentity struct {
+	kind   string // "veth", "vlan", "device"...
+	hw     string // hardware address
+	parent int    // parent link index (of a VLAN, say)
+}
+
+// A linkTable maps indexes, names and altnames to entries.
+type linkTable struct {
+	byIndex map[int]*linkEntry
+	byName  map[string]*linkEntry
+}
+
+func newLinkTable(n int) linkTable {
+	return linkTable{byIndex: make(map[int]*linkEntry, n), byName: make(map[string]*linkEntry, n)}
+}
+
+func (t linkTable) clone() linkTable {
+	return linkTable{byIndex: maps.Clone(t.byIndex), byName: maps.Clone(t.byName)}
+}
+
+// set puts e in the table in place of the entry with its index.
+func (t linkTable) set(e *linkEntry) {
+	if old := t.byIndex[e.link.Index]; old != nil {
+		t.dropNames(old)
+	}
+	t.byIndex[e.link.Index] = e
+	t.byName[e.link.Name] = e
+	for _, n := range e.link.Altnames {
+		t.byName[n] = e
+	}
+}
+
+// del removes the link with index.
+func (t linkTable) del(index int) {
+	if old := t.byIndex[index]; old != nil {
+		t.dropNames(old)
+		delete(t.byIndex, index)
+	}
+}
+
+// dropNames removes the names of e that still point to e's index: after
+// lost events, a name may already belong to another link.
+func (t linkTable) dropNames(e *linkEntry) {
+	for _, n := range append([]string{e.link.Name}, e.link.Altnames...) {
+		if cur := t.byName[n]; cur != nil && cur.link.Index == e.link.Index {
+			delete(t.byName, n)
+		}
+	}
+}
+
+// A snapshot is a Monitor's table at one moment. It is immutable.
+type snapshot struct {
+	linkTable
+	err     error         // non-nil once the monitor has stopped
+	changed chan struct{} // closed when a newer snapshot replaces this one
+}
+
+// closedSnapshot is what the zero Monitor has.
+var closedSnapshot = &snapshot{err: fmt.Errorf("link monitor not started (use NewMonitor): %w", net.ErrClosed)}
+
+func (m *Monitor) load() *snapshot {
+	if s := m.snap.Load(); s != nil {
+		return s
+	}
+	return closedSnapshot
+}
+
+// publish makes s the monitor's table and wakes whoever waits for a change.
+// Only the monitor's goroutine publishes.
+func (m *Monitor) publish(s *snapshot) {
+	if s.err == nil {
+		s.changed = make(chan struct{})
+	}
+	if old := m.snap.Swap(s); old != nil && old.changed != nil {
+		close(old.changed)
+	}
+}
+
+// entry makes the entry for l, of a new generation unless prev is the same
+// incarnation of the link.
+func (m *Monitor) entry(l Link, id linkIdentity, prev *linkEntry) *linkEntry {
+	e := &linkEntry{link: l, id: id}
+	if prev != nil && prev.id == id {
+		e.gen = prev.gen
+	} else {
+		e.gen = m.gen.Add(1)
+	}
+	return e
+}
+
+// LinkByName returns the link whose name or altname is name, from the
+// monitor's table, without a system call. A miss is an error for which
+// errors.Is(err, syscall.ENODEV) holds and that names the links whose names
+// are close, as in "ifbind: no link named eth1; close: eth0, ens1".
+func (m *Monitor) LinkByName(name string) (Link, error) {
+	s := m.load()
+	if e := s.byName[name]; e != nil {
+		return e.link, nil
+	}
+	if s.err != nil {
+		return Link{}, fmt.Errorf("ifbind: looking up link named %s: %w", name, s.err)
+	}
+	return Link{}, fmt.Errorf("ifbind: %w", s.nameMiss("named "+name, name))
+}
+
+// nameMiss returns the error for a name that is not in s.
+func (s *snapshot) nameMiss(what, name string) error {
+	near := closeNames(name, func(yield func(string) bool) {
+		for n := range s.byName {
+			if !yield(n) {
+				return
+			}
+		}
+	})
+	return &notFoundError{what: what, close: near, err: syscall.ENODEV}
+}
+
+// LinkByIndex returns the link with index, from the monitor's table,
+// without a system call. A miss is an error for which errors.Is(err,
+// syscall.ENODEV) holds.
+func (m *Monitor) LinkByIndex(index int) (Link, error) {
+	s := m.load()
+	if e := s.byIndex[index]; e != nil {
+		return e.link, nil
+	}
+	if err := invalidIndex(index); err != nil {
+		return Link{}, err
+	}
+	if s.err != nil {
+		return Link{}, fmt.Errorf("ifbind: looking up link with index %d: %w", index, s.err)
+	}
+	return Link{}, fmt.Errorf("ifbind: %w", &notFoundError{what: "with index " + strconv.Itoa(index), err: syscall.ENODEV})
+}
+
+// LinkByHardwareAddr returns the one link with the hardware address mac,
+// from the monitor's table, without a system call; it looks at every link.
+// Errors are those of the package's LinkByHardwareAddr.
+func (m *Monitor) LinkByHardwareAddr(mac net.HardwareAddr) (Link, error) {
+	links, err := m.Links()
+	if err != nil {
+		return Link{}, err
+	}
+	return pickHardwareAddr(links, mac)
+}
+
+// LinkByAlias returns the one link with the alias, from the monitor's
+// table, without a system call; it looks at every link. Errors are those of
+// the package's LinkByAlias.
+func (m *Monitor) LinkByAlias(alias string) (Link, error) {
+	links, err := m.Links()
+	if err != nil {
+		return Link{}, err
+	}
+	return pickAlias(links, alias)
+}
+
+// LookupLink returns the link spec names, in the forms the package's
+// LookupLink takes (an index, a hardware address, a name or altname), from
+// the monitor's table, without a system call.
+func (m *Monitor) LookupLink(spec string) (Link, error) {
+	e, err := m.lookupEntry(spec)
+	if err != nil {
+		return Link{}, err
+	}
+	return e.link, nil
+}
+
+func (m *Monitor) lookupEntry(spec string) (*linkEntry, error) {
+	kind, index, mac, err := parseLinkSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+	s := m.load()
+	if s.err != nil {
+		return nil, fmt.Errorf("ifbind: looking up link %s: %w", spec, s.err)
+	}
+	switch kind {
+	case specIndex:
+		if e := s.byIndex[index]; e != nil {
+			return e, nil
+		}
+		return nil, fmt.Errorf("ifbind: %w", &notFoundError{what: "with index " + spec, err: syscall.ENODEV})
+	case specHardwareAddr:
+		l, err := pickHardwareAddr(s.links(), mac)
+		if err != nil {
+			return nil, err
+		}
+		return s.byIndex[l.Index], nil
+	}
+	if e := s.byName[spec]; e != nil {
+		return e, nil
+	}
+	return nil, fmt.Errorf("ifbind: %w", s.nameMiss("named "+spec, spec))
+}
+
+// Links returns every link in the monitor's table, ordered by index.
+func (m *Monitor) Links() ([]Link, error) {
+	s := m.load()
+	if s.err != nil {
+		return nil, fmt.Errorf("ifbind: listing links: %w", s.err)
+	}
+	return s.links(), nil
+}
+
+func (s *snapshot) links() []Link {
+	links := make([]Link, 0, len(s.byIndex))
+	for _, e := range s.byIndex {
+		links = append(links, e.link)
+	}
+	slices.SortFunc(links, func(a, b Link) int { return a.Index - b.Index })
+	return links
+}
+
+// WaitLink returns the link named name (or with that altname) as soon as the
+// monitor sees one, at once if it exists. ctx bounds the wait: when it is
+// done first, the error wraps its cause (context.DeadlineExceeded, say).
+func (m *Monitor) WaitLink(ctx context.Context, name string) (Link, error) {
+	return m.wait(ctx, name, "to appear", func(Link) bool { return true })
+}
+
+// WaitUp returns the link named name (or with that altname) as soon as the
+// monitor sees it up: administratively up with carrier, as Link.Up reports.
+// ctx bounds the wait: when it is done first, the error wraps its cause.
+func (m *Monitor) WaitUp(ctx context.Context, name string) (Link, error) {
+	return m.wait(ctx, name, "to come up", Link.Up)
+}
+
+func (m *Monitor) wait(ctx context.Context, name, what string, ok func(Link) bool) (Link, error) {
+	for {
+		s := m.load()
+		e := s.byName[name]
+		if e != nil && ok(e.link) {
+			return e.link, nil
+		}
+		if s.err != nil {
+			return Link{}, fmt.Errorf("ifbind: waiting for link %s %s: %w", name, what, s.err)
+		}
+		select {
+		case <-s.changed:
+		case <-ctx.Done():
+			state := "there is no such link"
+			if e != nil {
+				state = "it is " + e.link.String() + ", flags " + e.link.Flags.String()
+			}
+			return Link{}, fmt.Errorf("ifbind: waiting for link %s %s (%s): %w", name, what, state, context.Cause(ctx))
+		}
+	}
+}

@@ -1,0 +1,16 @@
+//go:build !linux
+
+package ifbind
+
+import (
+	"context"
+	"fmt"
+)
+
+// monitorConfig holds what tests change about a Monitor; nothing outside
+// Linux.
+type monitorConfig struct{}
+
+func newMonitor(context.Context, monitorConfig) (*Monitor, error) {
+	return nil, fmt.Errorf("ifbind: link monitor: %w", ErrUnsupported)
+}
