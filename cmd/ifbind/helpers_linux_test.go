@@ -169,6 +169,8 @@ func addAltName(t *testing.T, index int, alt string) {
 
 // specs returns the four ways to name the link with index: name, altname
 // (added for the time of t), index and MAC.
+func itoa(i int) string { return strconv.Itoa(i) }
+
 func specs(t *testing.T, index int, alt string) map[string]string {
 	t.Helper()
 	addAltName(t, index, alt)

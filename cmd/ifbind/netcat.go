@@ -19,8 +19,8 @@ const dialUsage = `Usage: ifbind dial -i IFACE tcp|udp HOST:PORT
 
 Connects to HOST:PORT through IFACE, like nc, and copies stdin to the
 socket and the socket to stdout. Over tcp, the end of stdin closes the
-sending half of the connection and ifbind exits when the peer closes its
-own. Over udp, each read of stdin is sent as one datagram and, once stdin
+sending half of the connection, and ifbind exits once the peer has closed
+its own too. Over udp, each read of stdin is sent as one datagram and, once stdin
 ends, ifbind waits for answers until none came for -idle. tcp4, tcp6, udp4
 and udp6 pick one IP version. HOST is resolved by the system's resolver.
 
@@ -37,8 +37,8 @@ const listenUsage = `Usage: ifbind listen -i IFACE tcp|udp [ADDR]:PORT
 Listens on [ADDR]:PORT through IFACE, like nc -l: only what arrives through
 IFACE reaches the socket, even on a wildcard address, and other programs
 may listen on the same port of other interfaces. Over tcp it takes one
-connection, copies it to stdout and stdin to it, and exits when the peer
-closes its half; the end of stdin closes ours. Over udp the first sender
+connection, copies it to stdout and stdin to it, and exits once the peer
+has closed its sending half and stdin has ended (which closes ours). Over udp the first sender
 becomes the peer: its datagrams go to stdout (others are dropped) and stdin
 goes to it, until -idle passes without a datagram, or a signal.
 
@@ -158,12 +158,14 @@ func ncArgs(cmd string, fs *flag.FlagSet, args []string, f *ncFlags, stderr io.W
 
 func isUDP(network string) bool { return network[:3] == "udp" }
 
-// pipe copies stdin to c and c to stdout, until c's peer is done sending
-// (tcp), or until stdin ended and c was idle for idle (udp).
+// pipe copies stdin to c and c to stdout. Over tcp it returns once both
+// are done: the peer closed its sending half, and stdin ended (which closes
+// ours) or the peer went away. Over udp it returns once stdin ended and c
+// was idle for idle.
 func pipe(ctx context.Context, c net.Conn, stdin io.Reader, stdout, stderr io.Writer, cmd string, idle time.Duration) int {
 	sent := make(chan error, 1)
 	go func() {
-		_, err := io.Copy(c, stdin)
+		_, err := io.Copy(markedWriter{c}, stdin) // a writeError is the socket's
 		if cw, ok := c.(interface{ CloseWrite() error }); ok && err == nil {
 			err = cw.CloseWrite()
 		}
@@ -172,26 +174,43 @@ func pipe(ctx context.Context, c net.Conn, stdin io.Reader, stdout, stderr io.Wr
 	_, udp := c.(*net.UDPConn)
 	received := make(chan error, 1)
 	go func() {
-		if !udp {
-			_, err := io.Copy(markedWriter{stdout}, c)
-			received <- err
+		if udp {
+			received <- copyDatagrams(stdout, c, sent, idle)
 			return
 		}
-		received <- copyDatagrams(stdout, c, sent, idle)
+		_, err := io.Copy(markedWriter{stdout}, c)
+		received <- err
 	}()
-	var err error
-	select {
-	case err = <-received:
-	case <-ctx.Done():
-		fmt.Fprintf(stderr, "ifbind %s: interrupted\n", cmd)
-		return exitInterrupted
+	var recvErr, sendErr error
+	recvDone, sendDone := false, udp
+	sentHere := sent // over udp, copyDatagrams waits for stdin instead
+	if udp {
+		sentHere = nil
 	}
-	if err != nil {
-		var we *writeError
-		if errors.As(err, &we) {
-			return fail(stderr, cmd, exitLocal, we.err)
+	for !recvDone || !sendDone {
+		select {
+		case recvErr = <-received:
+			recvDone = true
+		case sendErr = <-sentHere:
+			sendDone = true
+		case <-ctx.Done():
+			fmt.Fprintf(stderr, "ifbind %s: interrupted\n", cmd)
+			return exitInterrupted
 		}
-		return fail(stderr, cmd, exitNetwork, err)
+		if recvErr != nil {
+			break
+		}
+	}
+	var we *writeError
+	switch {
+	case recvErr != nil && errors.As(recvErr, &we):
+		return fail(stderr, cmd, exitLocal, we.err) // stdout
+	case recvErr != nil:
+		return fail(stderr, cmd, exitNetwork, recvErr)
+	case sendErr != nil && errors.As(sendErr, &we):
+		return exitOK // the peer closed before taking all of stdin
+	case sendErr != nil:
+		return fail(stderr, cmd, exitLocal, sendErr) // stdin
 	}
 	return exitOK
 }
