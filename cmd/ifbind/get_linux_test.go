@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +26,9 @@ type web struct {
 	dns    map[string]*atomic.Int64 // DNS queries, by side
 	cacert string                   // PEM file of the HTTPS servers' certificate
 }
+
+// quiet drops the servers' logs of the handshakes the tests make fail.
+var quiet = log.New(io.Discard, "", 0)
 
 func serveWeb(t *testing.T, tp *testnet.Topo) *web {
 	t.Helper()
@@ -55,10 +60,10 @@ func serveWeb(t *testing.T, tp *testnet.Topo) *web {
 		if err != nil {
 			t.Fatalf("failed to listen in peer %s: %v", s.Name, err)
 		}
-		plain := &httptest.Server{Listener: ln, Config: &http.Server{Handler: h}}
+		plain := &httptest.Server{Listener: ln, Config: &http.Server{Handler: h, ErrorLog: quiet}}
 		plain.Start()
 		t.Cleanup(plain.Close)
-		secure := &httptest.Server{Listener: tln, Config: &http.Server{Handler: h}}
+		secure := &httptest.Server{Listener: tln, Config: &http.Server{Handler: h, ErrorLog: quiet}}
 		secure.StartTLS()
 		t.Cleanup(secure.Close)
 		t.Cleanup(func() { pc.Close() })
