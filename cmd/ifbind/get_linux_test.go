@@ -110,7 +110,7 @@ func serveDNS(pc net.PacketConn, n *atomic.Int64) {
 		qtype := binary.BigEndian.Uint16(q[i+1:])
 		question := q[12 : i+5]
 		answer := strings.EqualFold(strings.Join(labels, "."), "example.com") && qtype == 1
-		resp := append([]byte{}, q[:2]...)         // ID
+		resp := append([]byte{}, q[:2]...)          // ID
 		resp = append(resp, 0x81, 0x80, 0, 1, 0, 0) // response, RD, RA; one question
 		if answer {
 			resp[7] = 1
