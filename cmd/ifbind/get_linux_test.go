@@ -1,8 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"golang.org/x/sys/unix"
+	"os/exec"
+	"strconv"
+	"syscall"
+
 	"encoding/binary"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -27,6 +34,9 @@ type web struct {
 	cacert string                   // PEM file of the HTTPS servers' certificate
 }
 
+// bigSize is the size of /big.
+const bigSize = 1 << 20
+
 // quiet drops the servers' logs of the handshakes the tests make fail.
 var quiet = log.New(io.Discard, "", 0)
 
@@ -38,6 +48,11 @@ func serveWeb(t *testing.T, tp *testnet.Topo) *web {
 		w.hits[s.Name], w.dns[s.Name] = hits, queries
 		h := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 			hits.Add(1)
+			if r.URL.Path == "/big" {
+				rw.Header().Set("Content-Length", strconv.Itoa(bigSize))
+				rw.Write(bytes.Repeat([]byte(s.Name), bigSize))
+				return
+			}
 			if r.URL.Path == "/missing" {
 				http.Error(rw, "not found on "+s.Name, http.StatusNotFound)
 				return
@@ -204,6 +219,21 @@ func TestGet(t *testing.T) {
 		}
 	})
 
+	t.Run("progress on a terminal", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "big")
+		stderr, code := runOnTerminal(t, bin, "get", "-i", "ifb-b", "-o", out, "http://192.0.2.2:8080/big")
+		if code != 0 || !strings.Contains(stderr, "100% [") || !strings.Contains(stderr, "1.0 MiB / 1.0 MiB") {
+			t.Errorf("get -o with a terminal: exit %d, stderr %q, want 0 and a full progress bar", code, stderr)
+		}
+		if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, bytes.Repeat([]byte("b"), bigSize)) {
+			t.Errorf("get -o wrote %d bytes (%v), want %d bytes of b", len(got), err, bigSize)
+		}
+		stderr, code = runOnTerminal(t, bin, "get", "-i", "ifb-b", "http://192.0.2.2:8080/")
+		if code != 0 || stderr != "" {
+			t.Errorf("get to stdout with a terminal: exit %d, stderr %q, want 0 and no progress bar", code, stderr)
+		}
+	})
+
 	t.Run("errors", func(t *testing.T) {
 		r := runBin(t, bin, "", "get", "-i", "ifb-a", "http://192.0.2.2:8080/missing")
 		if r.code != exitHTTP || r.stdout != "not found on a\n" || !strings.Contains(r.stderr, "404") {
@@ -231,4 +261,41 @@ func TestGet(t *testing.T) {
 		// Flags after the URL work too.
 		runBin(t, bin, "", "get", "http://192.0.2.2:8080/", "-i", "ifb-b").expect(t, "get URL -i", 0, "b")
 	})
+}
+
+// runOnTerminal runs bin with its stderr on a new pseudo-terminal, and
+// returns what it wrote there and its exit code.
+func runOnTerminal(t *testing.T, bin string, args ...string) (string, int) {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("failed to open a pseudo-terminal: %v", err)
+	}
+	defer master.Close()
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("failed to unlock the pseudo-terminal: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("failed to name the pseudo-terminal: %v", err)
+	}
+	slave, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("failed to open the pseudo-terminal's other end: %v", err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env()
+	cmd.Stderr = slave
+	read := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(master) // EIO once every copy of slave is closed
+		read <- string(b)
+	}()
+	err = cmd.Run()
+	slave.Close()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("failed to run ifbind %v: %v", args, err)
+	}
+	return <-read, cmd.ProcessState.ExitCode()
 }
