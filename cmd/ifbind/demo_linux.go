@@ -92,33 +92,41 @@ func cmdDemo(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if ns := os.Getenv(envDemoNS); ns != "" {
 		return demoRace(&f, ns, stdout, stderr)
 	}
-	return demoReexec(args, stderr)
+	return demoReexec(args, stderr, nsModes())
 }
 
-// demoReexec runs the demo again in a namespace of its own and returns its
-// exit code. Signals are passed on to it, and it dies with this process.
-func demoReexec(args []string, stderr io.Writer) int {
-	exe, err := os.Executable()
-	if err != nil {
-		return fail(stderr, "demo", exitLocal, err)
-	}
-	type mode struct {
-		name string
-		attr *syscall.SysProcAttr
-	}
-	netOnly := mode{"net", &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}}
-	userNet := mode{"user+net", &syscall.SysProcAttr{
+// An nsMode is a way to start the demo's child in namespaces of its own.
+type nsMode struct {
+	name string // what envDemoNS is set to
+	attr *syscall.SysProcAttr
+}
+
+// nsModes returns the ways to try, in order: a network namespace alone
+// when root, else (or when that is refused) user and network namespaces.
+// The child dies with this process.
+func nsModes() []nsMode {
+	userNet := nsMode{"user+net", &syscall.SysProcAttr{
 		Cloneflags:                 syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET,
 		UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}},
 		GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}},
 		GidMappingsEnableSetgroups: false,
 		Pdeathsig:                  syscall.SIGKILL,
 	}}
-	modes := []mode{userNet}
-	if os.Geteuid() == 0 {
-		modes = []mode{netOnly, userNet}
+	if os.Geteuid() != 0 {
+		return []nsMode{userNet}
 	}
+	netOnly := nsMode{"net", &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}}
+	return []nsMode{netOnly, userNet}
+}
 
+// demoReexec runs the demo again in namespaces of its own, made the first
+// of modes that works, and returns its exit code. Signals are passed on to
+// it.
+func demoReexec(args []string, stderr io.Writer, modes []nsMode) int {
+	exe, err := os.Executable()
+	if err != nil {
+		return fail(stderr, "demo", exitLocal, err)
+	}
 	// Catch the signals before the child exists, so that none is lost.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -265,8 +273,12 @@ func printResult(w io.Writer, res *race.Result) {
 		if t.Method == race.ByIndex {
 			name = "ifbind"
 		}
+		failed := group(t.Failed)
+		if tries := t.Sockets + t.Failed; t.Failed > 0 {
+			failed += fmt.Sprintf(" (%.0f%%)", float64(t.Failed)*100/float64(tries))
+		}
 		rows = append(rows, []string{name, group(t.Sockets), group(t.Wrong),
-			strconv.FormatFloat(t.WrongPer100k(), 'f', 1, 64), group(t.Failed)})
+			strconv.FormatFloat(t.WrongPer100k(), 'f', 1, 64), failed})
 	}
 	widths := make([]int, len(rows[0]))
 	for _, r := range rows {
@@ -285,7 +297,7 @@ func printResult(w io.Writer, res *race.Result) {
 	if res.Interrupted {
 		fmt.Fprint(w, " (interrupted)")
 	}
-	fmt.Fprintf(w, "; links deleted, namespace gone on exit.\n\n%s\n", conclusion(res))
+	fmt.Fprintf(w, "; links deleted, namespace gone on exit.\n\n%s\n", wrap(conclusion(res), 78, "  "))
 }
 
 // conclusion is the line a reader takes away.
@@ -304,6 +316,25 @@ func conclusion(res *race.Result) string {
 		return s + fmt.Sprintf("; ifbind bound all %s to the NIC meant.", group(i.Sockets))
 	}
 	return s + fmt.Sprintf("; ifbind put %s on the wrong NIC and failed %s binds: a bug.", group(i.Wrong), group(i.Failed))
+}
+
+// wrap breaks s into lines of at most width bytes where it can, the lines
+// after the first indented.
+func wrap(s string, width int, indent string) string {
+	var b strings.Builder
+	line := 0
+	for i, word := range strings.Fields(s) {
+		if i > 0 && line+1+len(word) > width {
+			b.WriteString("\n" + indent)
+			line = len(indent)
+		} else if i > 0 {
+			b.WriteByte(' ')
+			line++
+		}
+		b.WriteString(word)
+		line += len(word)
+	}
+	return b.String()
 }
 
 // demoJSON is the output of demo -json.

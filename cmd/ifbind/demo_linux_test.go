@@ -279,3 +279,42 @@ func TestDemo(t *testing.T) {
 		}
 	})
 }
+
+func TestDemoNoNamespace(t *testing.T) {
+	// Every mode refused: a child that cannot even start stands in for a
+	// kernel that refuses the namespaces.
+	refused := []nsMode{{"net", &syscall.SysProcAttr{Chroot: "/nonexistent"}}}
+	var stderr strings.Builder
+	code := demoReexec([]string{"-duration", "1s"}, &stderr, refused)
+	for _, want := range []string{"cannot make a throwaway network namespace", "no such file or directory",
+		"sudo ifbind demo", "kernel.unprivileged_userns_clone=1", "kernel.apparmor_restrict_unprivileged_userns=0"} {
+		if code != exitLocal || !strings.Contains(stderr.String(), want) {
+			t.Errorf("demo without namespaces: exit %d, want %d and %q in:\n%s", code, exitLocal, want, stderr.String())
+		}
+	}
+}
+
+func TestGroup(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -12345: "-12,345"} {
+		if got := group(n); got != want {
+			t.Errorf("group(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestConclusion(t *testing.T) {
+	res := &race.Result{
+		ByName:  race.Tally{Method: race.ByName, Sockets: 200000, Wrong: 40, Failed: 1000},
+		ByIndex: race.Tally{Method: race.ByIndex, Sockets: 250000},
+	}
+	got := conclusion(res)
+	want := "Conclusion: by name, 40 of 200,000 sockets landed on the wrong NIC (20 per 100,000) and 1,000 binds failed, the name missing mid-rename; ifbind bound all 250,000 to the NIC meant."
+	if got != want {
+		t.Errorf("conclusion:\ngot  %s\nwant %s", got, want)
+	}
+	for _, line := range strings.Split(wrap(got, 78, "  "), "\n") {
+		if len(line) > 78 {
+			t.Errorf("wrapped line of %d bytes, want at most 78: %q", len(line), line)
+		}
+	}
+}

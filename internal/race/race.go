@@ -212,7 +212,7 @@ func swapLoop(h *netlink.Handle, su *Setup, stopped func() bool, n *atomic.Int64
 	names := su.Links
 	links := [2]netlink.Link{}
 	for i := range links {
-		links[i] = &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: su.Indexes[i]}}
+		links[i] = &netlink.GenericLink{LinkAttrs: netlink.LinkAttrs{Index: su.Indexes[i]}} // netlink renames by index
 	}
 	for !stopped() {
 		// links[0] has names[0] and links[1] has names[1]; swap them.
