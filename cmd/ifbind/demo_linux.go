@@ -256,7 +256,8 @@ func printSetup(w io.Writer, su race.Setup, f *demoFlags, ns string) {
 	fmt.Fprintf(w, `ifbind demo: binding to a NIC by name or by index, while NICs are renamed
   where    %s, thrown away at the end
   links    %s (index %d) and %s (index %d): a %s pair, both down
-  renamer  swaps their names, over and over: %s -> %s, %s -> %s, %s -> %s
+  renamer  swaps their names in a loop, one rename at a time:
+           %s -> %s, %s -> %s, %s -> %s
   workers  %d per method make UDP sockets, each meant for one link, and read back
            the link the kernel bound it to (SO_BINDTOIFINDEX)
     by name: index -> name (ioctl SIOCGIFNAME), then SO_BINDTODEVICE(name)
