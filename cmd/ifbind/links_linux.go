@@ -1,0 +1,51 @@
+package main
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/vishvananda/netlink"
+)
+
+// listLinks dumps the links and the addresses of the calling thread's
+// network namespace from netlink, two requests in all.
+func listLinks() ([]linkInfo, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("failed to list links: %w", err)
+	}
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("failed to list addresses: %w", err)
+	}
+	byIndex := map[int][]string{}
+	for _, a := range addrs {
+		byIndex[a.LinkIndex] = append(byIndex[a.LinkIndex], a.IPNet.String())
+	}
+	out := make([]linkInfo, 0, len(links))
+	for _, l := range links {
+		a := l.Attrs()
+		li := linkInfo{
+			Index:     a.Index,
+			Name:      a.Name,
+			AltNames:  a.AltNames,
+			State:     a.OperState.String(),
+			MTU:       a.MTU,
+			Type:      l.Type(),
+			Addresses: byIndex[a.Index],
+		}
+		if li.AltNames == nil {
+			li.AltNames = []string{}
+		}
+		if li.Addresses == nil {
+			li.Addresses = []string{}
+		}
+		if len(a.HardwareAddr) > 0 {
+			li.MAC = a.HardwareAddr.String()
+		}
+		out = append(out, li)
+	}
+	slices.SortFunc(out, func(x, y linkInfo) int { return cmp.Compare(x.Index, y.Index) })
+	return out, nil
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ifbind/ifbind/internal/testnet"
+	"github.com/vishvananda/netlink"
+)
+
+func TestLinks(t *testing.T) {
+	bin := build(t)
+	tp := testnet.New(t)
+	addAltName(t, tp.A.Index, "ifbind-alt-a")
+	la, err := netlink.LinkByIndex(tp.A.Index)
+	if err != nil {
+		t.Fatalf("failed to find ifb-a: %v", err)
+	}
+
+	t.Run("json", func(t *testing.T) {
+		r := runBin(t, bin, "", "links", "--json")
+		if r.code != 0 {
+			t.Fatalf("links --json: exit %d, stderr:\n%s", r.code, r.stderr)
+		}
+		var links []linkInfo
+		if err := json.Unmarshal([]byte(r.stdout), &links); err != nil {
+			t.Fatalf("failed to parse links --json: %v\n%s", err, r.stdout)
+		}
+		var names []string
+		for _, l := range links {
+			names = append(names, l.Name)
+		}
+		if want := []string{"lo", "ifb-a", "ifb-b"}; !slices.Equal(names, want) {
+			t.Errorf("links: got %v, want %v", names, want)
+		}
+		i := slices.IndexFunc(links, func(l linkInfo) bool { return l.Name == "ifb-a" })
+		if i < 0 {
+			t.Fatal("ifb-a not listed")
+		}
+		a := links[i]
+		if a.Index != tp.A.Index || a.MAC != la.Attrs().HardwareAddr.String() || a.Type != "veth" {
+			t.Errorf("ifb-a: got index %d, MAC %s, type %s, want %d, %s, veth", a.Index, a.MAC, a.Type, tp.A.Index, la.Attrs().HardwareAddr)
+		}
+		if !slices.Contains(a.AltNames, "ifbind-alt-a") {
+			t.Errorf("ifb-a altnames %v, want ifbind-alt-a among them", a.AltNames)
+		}
+		for _, want := range []string{"192.0.2.1/24", "2001:db8::1/64"} {
+			if !slices.Contains(a.Addresses, want) {
+				t.Errorf("ifb-a addresses %v, want %s among them", a.Addresses, want)
+			}
+		}
+		if a.State != "up" {
+			t.Errorf("ifb-a state %q, want up", a.State)
+		}
+	})
+
+	t.Run("table", func(t *testing.T) {
+		r := runBin(t, bin, "", "links")
+		if r.code != 0 {
+			t.Fatalf("links: exit %d, stderr:\n%s", r.code, r.stderr)
+		}
+		lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
+		if len(lines) != 4 {
+			t.Fatalf("links: got %d lines, want a header and 3 links:\n%s", len(lines), r.stdout)
+		}
+		col := strings.Index(lines[0], "NAME")
+		if !strings.HasPrefix(lines[0], "INDEX") || col < 0 {
+			t.Fatalf("links: header %q, want INDEX then NAME", lines[0])
+		}
+		var rowA string
+		for _, l := range lines[1:] {
+			if l[col-1] != ' ' || l[col] == ' ' {
+				t.Errorf("links: row %q is not aligned with the header's NAME column %d", l, col)
+			}
+			if strings.HasPrefix(l[col:], "ifb-a ") {
+				rowA = l
+			}
+		}
+		f := strings.Fields(rowA)
+		if len(f) < 5 || f[0] != strconv.Itoa(tp.A.Index) || f[2] != "up" || f[3] != la.Attrs().HardwareAddr.String() ||
+			!strings.Contains(rowA, "192.0.2.1/24") || !strings.HasSuffix(rowA, "ifbind-alt-a") {
+			t.Errorf("links: row of ifb-a %q, want index %d, up, its MAC, 192.0.2.1/24 and the altname", rowA, tp.A.Index)
+		}
+	})
+
+	t.Run("help", func(t *testing.T) {
+		r := runBin(t, bin, "", "links", "-h")
+		if r.code != 0 || !strings.Contains(r.stdout, "Usage: ifbind links") || !strings.Contains(r.stdout, "-json") {
+			t.Errorf("links -h: exit %d, stdout %q, want 0 and the usage with -json", r.code, r.stdout)
+		}
+		r = runBin(t, bin, "", "links", "extra")
+		if r.code != exitUsage {
+			t.Errorf("links extra: exit %d, want %d", r.code, exitUsage)
+		}
+	})
+}
+
+func TestUsage(t *testing.T) {
+	bin := build(t)
+	r := runBin(t, bin, "", "--help")
+	for _, want := range []string{"Usage:", "ifbind demo", "Exit codes:", "130", "Examples:"} {
+		if r.code != 0 || !strings.Contains(r.stdout, want) {
+			t.Errorf("--help: exit %d, want 0 and %q in:\n%s", r.code, want, r.stdout)
+		}
+	}
+	r = runBin(t, bin, "")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "Usage:") {
+		t.Errorf("no command: exit %d, stderr %q, want %d and the usage", r.code, r.stderr, exitUsage)
+	}
+	r = runBin(t, bin, "", "frobnicate")
+	if r.code != exitUsage || !strings.Contains(r.stderr, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: exit %d, stderr %q, want %d and the command named", r.code, r.stderr, exitUsage)
+	}
+	for _, cmd := range []string{"get", "dial", "listen", "demo"} {
+		r := runBin(t, bin, "", cmd, "-h")
+		if r.code != 0 || !strings.Contains(r.stdout, "Usage: ifbind "+cmd) || !strings.Contains(r.stdout, "Exit codes:") {
+			t.Errorf("%s -h: exit %d, want 0 and usage with exit codes in:\n%s", cmd, r.code, r.stdout)
+		}
+	}
+}

@@ -1,0 +1,35 @@
+//go:build !linux
+
+package main
+
+import (
+	"fmt"
+	"net"
+)
+
+// listLinks lists the interfaces through the net package: there is no
+// netlink here, so no altnames and no operational state beyond up/down.
+func listLinks() ([]linkInfo, error) {
+	ifis, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("failed to list interfaces: %w", err)
+	}
+	out := make([]linkInfo, 0, len(ifis))
+	for _, ifi := range ifis {
+		li := linkInfo{Index: ifi.Index, Name: ifi.Name, AltNames: []string{}, State: "down",
+			MTU: ifi.MTU, Addresses: []string{}}
+		if ifi.Flags&net.FlagUp != 0 {
+			li.State = "up"
+		}
+		if len(ifi.HardwareAddr) > 0 {
+			li.MAC = ifi.HardwareAddr.String()
+		}
+		if addrs, err := ifi.Addrs(); err == nil {
+			for _, a := range addrs {
+				li.Addresses = append(li.Addresses, a.String())
+			}
+		}
+		out = append(out, li)
+	}
+	return out, nil
+}

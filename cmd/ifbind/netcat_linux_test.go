@@ -1,0 +1,179 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ifbind/ifbind/internal/testnet"
+)
+
+func TestDial(t *testing.T) {
+	bin := build(t)
+	tp := testnet.New(t)
+	tp.ServeNames(t)
+	ways := specs(t, tp.B.Index, "ifbind-alt-b")
+
+	t.Run("each side", func(t *testing.T) {
+		for _, s := range tp.Sides() {
+			for _, network := range []string{"tcp", "udp"} {
+				for _, addr := range []string{"192.0.2.2:7007", "[2001:db8::2]:7007"} {
+					a, b := tp.A.Seen.Load(), tp.B.Seen.Load()
+					runBin(t, bin, "who?\n", "dial", "-idle", "300ms", "-i", s.LinkName, network, addr).
+						expect(t, "dial "+network+" "+addr+" via "+s.LinkName, 0, s.Name)
+					da, db := tp.A.Seen.Load()-a, tp.B.Seen.Load()-b
+					if (s.Name == "a") != (da == 1 && db == 0) || (s.Name == "b") != (db == 1 && da == 0) {
+						t.Errorf("dial %s %s via %s: peer a saw %d, peer b %d", network, addr, s.LinkName, da, db)
+					}
+				}
+			}
+		}
+	})
+
+	t.Run("iface forms", func(t *testing.T) {
+		for way, spec := range ways {
+			runBin(t, bin, "who?\n", "dial", "-i", spec, "tcp", "192.0.2.2:7007").expect(t, "dial -i "+way+" "+spec, 0, "b")
+		}
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		r := runBin(t, bin, "", "dial", "-i", "ifb-a", "tcp", "192.0.2.2:9")
+		if r.code != exitNetwork || !strings.Contains(r.stderr, "connection refused") {
+			t.Errorf("dial a closed port: exit %d, stderr %q, want %d and connection refused", r.code, r.stderr, exitNetwork)
+		}
+		r = runBin(t, bin, "", "dial", "-i", "42", "tcp", "192.0.2.2:7007")
+		if r.code != exitInterface || !strings.Contains(r.stderr, "ifb-b") {
+			t.Errorf("dial -i 42: exit %d, stderr %q, want %d and a list of the links", r.code, r.stderr, exitInterface)
+		}
+		r = runBin(t, bin, "", "dial", "-i", "02:00:00:00:00:99", "tcp", "192.0.2.2:7007")
+		if r.code != exitInterface || !strings.Contains(r.stderr, "ifb-a") {
+			t.Errorf("dial -i unknown MAC: exit %d, stderr %q, want %d and a list of the links", r.code, r.stderr, exitInterface)
+		}
+		for _, args := range [][]string{
+			{"dial", "tcp", "192.0.2.2:7007"},
+			{"dial", "-i", "ifb-a", "sctp", "192.0.2.2:7007"},
+			{"dial", "-i", "ifb-a", "tcp", "192.0.2.2"},
+			{"dial", "-i", "ifb-a", "tcp"},
+		} {
+			if r := runBin(t, bin, "", args...); r.code != exitUsage {
+				t.Errorf("%v: exit %d, want %d; stderr %s", args, r.code, exitUsage, r.stderr)
+			}
+		}
+	})
+}
+
+// peerDial dials from inside side's peer namespace.
+func peerDial(t *testing.T, s *testnet.Side, network, addr string, timeout time.Duration) (net.Conn, error) {
+	t.Helper()
+	var c net.Conn
+	err := s.Peer.Do(func() error {
+		var err error
+		c, err = net.DialTimeout(network, addr, timeout)
+		return err
+	})
+	if c != nil {
+		t.Cleanup(func() { c.Close() })
+	}
+	return c, err
+}
+
+// refusedOrTimeout reports whether err says that nothing answered.
+func refusedOrTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &ne) && ne.Timeout()
+}
+
+func TestListen(t *testing.T) {
+	bin := build(t)
+	tp := testnet.New(t)
+	ways := specs(t, tp.A.Index, "ifbind-alt-a")
+
+	t.Run("tcp", func(t *testing.T) {
+		port := 9000
+		for way, spec := range ways {
+			port++
+			addr := "192.0.2.1:" + itoa(port)
+			p := start(t, exec.Command(bin, "listen", "-v", "-i", spec, "tcp", ":"+itoa(port)), "to-a")
+			p.waitLine(t, "listening on")
+			// Peer b shares the address, but the listener is not on its
+			// NIC: its SYN meets no socket. (The RST goes back by the
+			// first route, through ifb-a, so peer b sees a timeout.)
+			if _, err := peerDial(t, tp.B, "tcp", addr, 300*time.Millisecond); !refusedOrTimeout(err) {
+				t.Errorf("listen -i %s: peer b's dial got %v, want no connection", way, err)
+			}
+			c, err := peerDial(t, tp.A, "tcp", addr, 10*time.Second)
+			if err != nil {
+				t.Fatalf("listen -i %s: peer a failed to connect: %v", way, err)
+			}
+			c.Write([]byte("from-a"))
+			c.(*net.TCPConn).CloseWrite()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			got, err := io.ReadAll(c)
+			if err != nil || string(got) != "to-a" {
+				t.Errorf("listen -i %s: peer a read %q (%v), want %q", way, got, err, "to-a")
+			}
+			if code := p.wait(t); code != 0 || p.stdout.String() != "from-a" {
+				t.Errorf("listen -i %s: exit %d, stdout %q, want 0 and %q; stderr:\n%s", way, code, p.stdout.String(), "from-a", p.stderr.String())
+			}
+		}
+	})
+
+	t.Run("udp", func(t *testing.T) {
+		p := start(t, exec.Command(bin, "listen", "-v", "-idle", "500ms", "-i", "ifb-a", "udp", ":9100"), "to-a")
+		p.waitLine(t, "listening on")
+		// Peer b's datagram, sent first, meets no socket: had it reached
+		// the listener, peer b would be its peer and "from-a" dropped.
+		cb, err := peerDial(t, tp.B, "udp", "192.0.2.1:9100", time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cb.Write([]byte("from-b"))
+		cb.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		if n, err := cb.Read(make([]byte, 10)); !refusedOrTimeout(err) {
+			t.Errorf("peer b's datagram: read got %d bytes, %v, want no answer", n, err)
+		}
+		ca, err := peerDial(t, tp.A, "udp", "192.0.2.1:9100", time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ca.Write([]byte("from-a"))
+		ca.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 10)
+		n, err := ca.Read(buf)
+		if err != nil || string(buf[:n]) != "to-a" {
+			t.Errorf("peer a read %q (%v), want %q", buf[:n], err, "to-a")
+		}
+		if code := p.wait(t); code != 0 || p.stdout.String() != "from-a" {
+			t.Errorf("listen udp: exit %d, stdout %q, want 0 and %q; stderr:\n%s", code, p.stdout.String(), "from-a", p.stderr.String())
+		}
+	})
+
+	t.Run("interrupted", func(t *testing.T) {
+		p := start(t, exec.Command(bin, "listen", "-v", "-i", "ifb-b", "tcp", ":9200"), "")
+		p.waitLine(t, "listening on")
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		if code := p.wait(t); code != exitInterrupted {
+			t.Errorf("listen after SIGTERM: exit %d, want %d", code, exitInterrupted)
+		}
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		r := runBin(t, bin, "", "listen", "-i", "nosuch0", "tcp", ":9300")
+		if r.code != exitInterface || !strings.Contains(r.stderr, "ifbind-alt-a") {
+			t.Errorf("listen -i nosuch0: exit %d, stderr %q, want %d and a list of the links", r.code, r.stderr, exitInterface)
+		}
+		// An address that is not on the interface's side of things.
+		r = runBin(t, bin, "", "listen", "-i", "ifb-a", "tcp", "198.51.100.1:9300")
+		if r.code != exitNetwork {
+			t.Errorf("listen on a foreign address: exit %d, want %d; stderr %s", r.code, exitNetwork, r.stderr)
+		}
+		if r := runBin(t, bin, "", "listen", "-i", "ifb-a", "tcp"); r.code != exitUsage {
+			t.Errorf("listen without an address: exit %d, want %d", r.code, exitUsage)
+		}
+	})
+}
