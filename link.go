@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"slices"
 	"strconv"
@@ -84,7 +85,7 @@ func parseLinkSpec(spec string) (kind specKind, index int, mac net.HardwareAddr,
 	}
 	if isDigits(spec) {
 		index, err := strconv.Atoi(spec)
-		if err != nil || index <= 0 {
+		if err != nil || index <= 0 || index > math.MaxInt32 {
 			return 0, 0, nil, fmt.Errorf("ifbind: link spec %q: not a valid interface index", spec)
 		}
 		return specIndex, index, nil, nil
@@ -94,9 +95,9 @@ func parseLinkSpec(spec string) (kind specKind, index int, mac net.HardwareAddr,
 			return specHardwareAddr, 0, mac, nil
 		}
 	}
-	// Linux takes names of 1 to 15 bytes without '/', ':' is allowed
-	// but not whitespace. Altnames may be up to 127 bytes.
-	if len(spec) > 127 || strings.ContainsAny(spec, "/ \t\n\x00") || spec == "." || spec == ".." {
+	// Linux names hold no '/', ':' or white space, and are not "." or
+	// "..". A name is at most 15 bytes, an altname at most 127.
+	if len(spec) > 127 || strings.ContainsAny(spec, "/: \t\n\v\f\r\x00") || spec == "." || spec == ".." {
 		return 0, 0, nil, fmt.Errorf("ifbind: link spec %q: not a valid interface name", spec)
 	}
 	return specName, 0, nil, nil

@@ -1,50 +1,86 @@
 package ifbind
 
 import (
-	"slices"
+	"bufio"
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 )
 
-func TestCloseNames(t *testing.T) {
-	names := []string{"eth0", "ens1", "enp0s31f6", "lo", "wlan0", "eth0", "docker0", "ethernet-uplink"}
-	each := func(yield func(string) bool) {
-		for _, n := range names {
-			if !yield(n) {
-				return
-			}
-		}
+// linkSpecCases reads testdata/linkspecs.txt: a spec, a tab, and what it
+// parses to.
+func linkSpecCases(tb testing.TB) [][2]string {
+	tb.Helper()
+	f, err := os.Open("testdata/linkspecs.txt")
+	if err != nil {
+		tb.Fatalf("failed to open the cases: %v", err)
 	}
-	for _, tc := range []struct {
-		name string
-		want []string
-	}{
-		{"eth1", []string{"eth0", "ens1"}},
-		{"eth", []string{"eth0", "ethernet-uplink"}},
-		{"enp0s31f7", []string{"enp0s31f6"}},
-		{"xyzzy", nil},
-		{"eth0", nil}, // an exact match is not "close"
-		{"wlan1", []string{"wlan0"}},
-	} {
-		if got := closeNames(tc.name, each); !slices.Equal(got, tc.want) {
-			t.Errorf("closeNames(%q) = %q, want %q", tc.name, got, tc.want)
+	defer f.Close()
+	var cases [][2]string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || line == "" {
+			continue
+		}
+		spec, want, ok := strings.Cut(line, "\t")
+		if !ok {
+			tb.Fatalf("bad case line %q", line)
+		}
+		cases = append(cases, [2]string{spec, want})
+	}
+	return cases
+}
+
+func describeSpec(spec string) string {
+	kind, index, mac, err := parseLinkSpec(spec)
+	switch {
+	case err != nil:
+		return "error"
+	case kind == specIndex:
+		return fmt.Sprintf("index %d", index)
+	case kind == specHardwareAddr:
+		return "mac " + mac.String()
+	}
+	return "name"
+}
+
+func TestParseLinkSpec(t *testing.T) {
+	for _, c := range linkSpecCases(t) {
+		if got := describeSpec(c[0]); got != c[1] {
+			t.Errorf("parseLinkSpec(%q): got %s, want %s", c[0], got, c[1])
 		}
 	}
 }
 
-func TestEditDistance(t *testing.T) {
-	for _, tc := range []struct {
-		a, b  string
-		limit int
-		want  int
-	}{
-		{"eth0", "eth1", 3, 1},
-		{"eth0", "eth0", 3, 0},
-		{"kitten", "sitting", 3, 3},
-		{"kitten", "sitting", 2, 3}, // above the limit: limit+1
-		{"a", "abcdef", 2, 3},
-	} {
-		if got := editDistance(tc.a, tc.b, tc.limit); got != tc.want {
-			t.Errorf("editDistance(%q, %q, %d) = %d, want %d", tc.a, tc.b, tc.limit, got, tc.want)
-		}
+func FuzzParseLinkSpec(f *testing.F) {
+	for _, c := range linkSpecCases(f) {
+		f.Add(c[0])
 	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		kind, index, mac, err := parseLinkSpec(spec)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "ifbind: ") {
+				t.Fatalf("parseLinkSpec(%q): error %q lacks the ifbind: prefix", spec, err)
+			}
+			return
+		}
+		switch kind {
+		case specIndex:
+			if index <= 0 || index > 1<<31-1 || !isDigits(spec) {
+				t.Fatalf("parseLinkSpec(%q) = index %d", spec, index)
+			}
+		case specHardwareAddr:
+			if n := len(mac); n != 6 && n != 8 && n != 20 {
+				t.Fatalf("parseLinkSpec(%q) = hardware address of %d bytes", spec, n)
+			}
+		case specName:
+			if spec == "" || len(spec) > 127 || strings.ContainsAny(spec, "/: \t\n\x00") || isDigits(spec) {
+				t.Fatalf("parseLinkSpec(%q) = a name, which the kernel would refuse", spec)
+			}
+		default:
+			t.Fatalf("parseLinkSpec(%q) = kind %d", spec, kind)
+		}
+	})
 }
