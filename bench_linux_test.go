@@ -3,8 +3,10 @@ package ifbind
 import (
 	"context"
 	"net"
+	"slices"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ifbind/ifbind/internal/testnet"
 	"golang.org/x/sys/unix"
@@ -197,4 +199,94 @@ func BenchmarkAccept(b *testing.B) {
 			}
 		})
 	}
+}
+
+// interleave runs base and each of others in rounds of round calls, the
+// order rotating from round to round, and reports for each of others the
+// median of the rounds' time ratios to base, as "NAME/BASE", and each one's
+// mean time per call. A round's parts run within a millisecond of each
+// other, so changes in the machine's load, which move a whole benchmark run
+// by tens of percent on a shared machine, fall on all of them alike.
+func interleave(b *testing.B, round int, baseName string, base func() error, others ...namedFunc) {
+	b.Helper()
+	all := append([]namedFunc{{baseName, base}}, others...)
+	ratios := make([][]float64, len(all))
+	total := make([]time.Duration, len(all))
+	times := make([]time.Duration, len(all))
+	r := 0
+	for b.Loop() {
+		for k := range all {
+			i := (k + r) % len(all)
+			start := time.Now()
+			for range round {
+				if err := all[i].f(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			times[i] = time.Since(start)
+			total[i] += times[i]
+		}
+		r++
+		for i := range all {
+			ratios[i] = append(ratios[i], float64(times[i])/float64(times[0]))
+		}
+	}
+	for i, nf := range all {
+		if i > 0 {
+			slices.Sort(ratios[i])
+			b.ReportMetric(ratios[i][len(ratios[i])/2], nf.name+"/"+baseName)
+		}
+		b.ReportMetric(float64(total[i])/float64(b.N*round), nf.name+"-ns/op")
+	}
+}
+
+type namedFunc struct {
+	name string
+	f    func() error
+}
+
+// BenchmarkDialRatio is BenchmarkDial interleaved: the figures of
+// BENCHMARKS.md for ifbind against the floor and against by-name binding.
+func BenchmarkDialRatio(b *testing.B) {
+	index := loopbackIndex(b)
+	ctx := context.Background()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatalf("failed to listen: %v", err)
+	}
+	defer pc.Close()
+	addr := pc.LocalAddr().String()
+	dial := func(d dialFunc) func() error {
+		return func() error {
+			c, err := d(ctx, "udp4", addr)
+			if err != nil {
+				return err
+			}
+			return c.Close()
+		}
+	}
+	impls := dialImpls(index)
+	interleave(b, 32, impls[0].name, dial(impls[0].dial),
+		namedFunc{impls[1].name, dial(impls[1].dial)},
+		namedFunc{impls[2].name, dial(impls[2].dial)})
+}
+
+// BenchmarkListenRatio is BenchmarkListen interleaved, for UDP.
+func BenchmarkListenRatio(b *testing.B) {
+	index := loopbackIndex(b)
+	ctx := context.Background()
+	listen := func(lc interface {
+		ListenPacket(context.Context, string, string) (net.PacketConn, error)
+	}) func() error {
+		return func() error {
+			pc, err := lc.ListenPacket(ctx, "udp4", "127.0.0.1:0")
+			if err != nil {
+				return err
+			}
+			return pc.Close()
+		}
+	}
+	interleave(b, 32, "floor", listen(&net.ListenConfig{Control: floorControl(index)}),
+		namedFunc{"ifbind", listen(&ListenConfig{Index: index})},
+		namedFunc{"byname", listen(&net.ListenConfig{Control: byNameControl(index)})})
 }

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -230,35 +229,8 @@ func BenchmarkFollowDial(b *testing.B) {
 func BenchmarkFollowDialRatio(b *testing.B) {
 	_, dialers, raddr := dialBench(b)
 	index, follow := dialers["index"], dialers["follow"]
-	const round = 32
-	var ratios []float64
-	var tIndex, tFollow time.Duration
-	timed := func(d *Dialer) time.Duration {
-		start := time.Now()
-		for range round {
-			if err := dialOnce(d, raddr); err != nil {
-				b.Fatal(err)
-			}
-		}
-		return time.Since(start)
-	}
-	i := 0
-	for b.Loop() {
-		var ti, tf time.Duration
-		if i%2 == 0 {
-			ti, tf = timed(index), timed(follow)
-		} else {
-			tf, ti = timed(follow), timed(index)
-		}
-		i++
-		tIndex += ti
-		tFollow += tf
-		ratios = append(ratios, float64(tf)/float64(ti))
-	}
-	slices.Sort(ratios)
-	b.ReportMetric(ratios[len(ratios)/2], "follow/index")
-	b.ReportMetric(float64(tIndex)/float64(b.N*round), "index-ns/dial")
-	b.ReportMetric(float64(tFollow)/float64(b.N*round), "follow-ns/dial")
+	interleave(b, 32, "index", func() error { return dialOnce(index, raddr) },
+		namedFunc{"follow", func() error { return dialOnce(follow, raddr) }})
 }
 
 // BenchmarkFollowHook measures the binding itself, without the rest of a
