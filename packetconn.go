@@ -112,17 +112,17 @@ func pinMulticast(c *net.UDPConn, index int, v4, v6 bool) error {
 // may join at most 20 IPv4 groups by default (sysctl
 // net.ipv4.igmp_max_memberships).
 func JoinGroup(c *net.UDPConn, index int, group netip.Addr) error {
-	return group2(c, index, group, true)
+	return membership(c, index, group, true)
 }
 
 // LeaveGroup ends the membership of c in the multicast group on the
 // interface with the given index, which JoinGroup began. Closing c ends all
 // its memberships.
 func LeaveGroup(c *net.UDPConn, index int, group netip.Addr) error {
-	return group2(c, index, group, false)
+	return membership(c, index, group, false)
 }
 
-func group2(c *net.UDPConn, index int, group netip.Addr, join bool) error {
+func membership(c *net.UDPConn, index int, group netip.Addr, join bool) error {
 	if err := invalidIndex(index); err != nil {
 		return err
 	}

@@ -19,8 +19,8 @@ func parseIngress([]byte) Ingress { return Ingress{} }
 // checkBound cannot read the binding back outside Linux.
 func checkBound(*net.UDPConn, int) error { return nil }
 
-// ipv6Only answers true, so that only IPv6 options are set on an IPv6
-// socket: IPv4 options on a dual-stack socket are Linux's way.
+// ipv6Only answers true, so that SetMulticastLoopback sets only the IPv6
+// option on an IPv6 socket: whether it also carries IPv4 is not read here.
 func ipv6Only(*net.UDPConn) (bool, error) { return true, nil }
 
 func listenPing(network string, _ netip.Addr, _ ctlFunc) (net.PacketConn, error) {
