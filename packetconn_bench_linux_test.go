@@ -48,8 +48,9 @@ func benchServe(b *testing.B, s *testnet.Side, port int, echo bool) {
 	}()
 }
 
-// blast sends datagrams from s's peer to dst until stop is closed.
-func blast(b *testing.B, s *testnet.Side, dst netip.AddrPort, stop <-chan struct{}, wg *sync.WaitGroup) {
+// blast sends datagrams from s's peer to each of dsts in turn until stop
+// is closed.
+func blast(b *testing.B, s *testnet.Side, dsts []netip.AddrPort, stop <-chan struct{}, wg *sync.WaitGroup) {
 	b.Helper()
 	var c *net.UDPConn
 	err := s.Peer.Do(func() error {
@@ -72,19 +73,29 @@ func blast(b *testing.B, s *testnet.Side, dst netip.AddrPort, stop <-chan struct
 			default:
 			}
 			for range 64 {
-				c.WriteToUDPAddrPort(msg, dst)
+				for _, dst := range dsts {
+					c.WriteToUDPAddrPort(msg, dst)
+				}
 			}
 		}
 	}()
 }
 
 // BenchmarkUDP compares a UDP conn bound by ListenUDP to a plain one from
-// net.ListenUDP over the same veth, sending 64-byte datagrams to a peer
-// (send), reading a peer's flood (recv), and a request and its echo
-// (roundtrip); the ingress read path (IngressReader, and x/net's
-// ControlMessage for comparison) on the round trip.
+// net.ListenUDP over the same veth, with 64-byte datagrams:
 //
-//	go test -run '^$' -bench BenchmarkUDP -benchmem -count 6 -benchtime 200000x .
+//   - op=send: the conn sends to a sink in its peer.
+//   - op=recv: the conn reads a flood from its peer.
+//   - op=roundtrip: the conn sends to an echo server in its peer and reads
+//     the answer; conn=bound+ingress reads it through an IngressReader,
+//     conn=bound+xnet-cm through x/net's ipv4.PacketConn, for comparison.
+//   - conn=paired: a plain and a bound conn in turns, datagram by datagram,
+//     reporting the median time of each and their ratio (bound/plain);
+//     op=deliver there is the peer sending to each conn in turn.
+//
+// Run with:
+//
+//	go test -run '^$' -bench BenchmarkUDP -benchmem -count 6 -benchtime 50000x .
 func BenchmarkUDP(b *testing.B) {
 	tp := testnet.New(b)
 	tp.WaitReady(b)
@@ -132,7 +143,7 @@ func BenchmarkUDP(b *testing.B) {
 			c := open(b, cc.bound)
 			dst := netip.AddrPortFrom(testnet.ClientV4, c.LocalAddr().(*net.UDPAddr).AddrPort().Port())
 			stop, wg := make(chan struct{}), &sync.WaitGroup{}
-			blast(b, tp.A, dst, stop, wg)
+			blast(b, tp.A, []netip.AddrPort{dst}, stop, wg)
 			c.SetReadDeadline(time.Now().Add(time.Minute)) // fail, not hang
 			b.SetBytes(int64(len(msg)))
 			b.ReportAllocs()
@@ -162,19 +173,50 @@ func BenchmarkUDP(b *testing.B) {
 	// a bound conn, datagram by datagram and in turns, so that both see the
 	// same load, and report the ratio of their median times, which bursts
 	// of other work do not move.
-	for _, op := range []string{"send", "roundtrip"} {
+	for _, op := range []string{"send", "deliver", "roundtrip"} {
 		b.Run("op="+op+"/conn=paired", func(b *testing.B) {
 			cs := [2]*net.UDPConn{open(b, false), open(b, true)}
 			spent := [2][]time.Duration{make([]time.Duration, b.N), make([]time.Duration, b.N)}
+			// deliver: a peer sends to both conns in turn, and its
+			// write carries the receiving kernel's work (veth hands
+			// the datagram to the client's stack in the sender's
+			// context): the socket lookup that binding changes, and
+			// the queueing. The conns drain all the while.
+			var peer *net.UDPConn
+			var dsts []netip.AddrPort
+			if op == "deliver" {
+				if err := tp.A.Peer.Do(func() error {
+					var err error
+					peer, err = net.ListenUDP("udp4", nil)
+					return err
+				}); err != nil {
+					b.Fatal(err)
+				}
+				defer peer.Close()
+				for _, c := range cs {
+					dsts = append(dsts, netip.AddrPortFrom(testnet.ClientV4, c.LocalAddr().(*net.UDPAddr).AddrPort().Port()))
+					go func() {
+						buf := make([]byte, 1500)
+						for {
+							if _, _, err := c.ReadFromUDPAddrPort(buf); err != nil {
+								return
+							}
+						}
+					}()
+				}
+			}
 			b.ResetTimer()
 			for n := range b.N {
 				for j := range cs {
 					i := (n & 1) ^ j // alternate which goes first, too
 					start := time.Now()
 					var err error
-					if op == "send" {
+					switch op {
+					case "send":
 						_, err = cs[i].WriteToUDPAddrPort(msg, sink)
-					} else {
+					case "deliver":
+						_, err = peer.WriteToUDPAddrPort(msg, dsts[i])
+					default:
 						err = roundTrip(cs[i], msg, echo, buf)
 					}
 					spent[i][n] = time.Since(start)
