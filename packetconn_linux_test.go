@@ -412,3 +412,38 @@ func TestListenUDPErrors(t *testing.T) {
 		t.Errorf("ICMP with Index 0: got %v, want EINVAL", err)
 	}
 }
+
+// TestListenPacketMulticastEgress shows that on Linux the binding alone,
+// without IP_MULTICAST_IF, keeps multicast on the bound NIC: a conn from
+// ListenPacket, which does not pin multicast egress as ListenUDP does.
+func TestListenPacketMulticastEgress(t *testing.T) {
+	tp := testnet.New(t)
+	tp.WaitReady(t)
+	const port = 7105
+	for _, group := range []netip.Addr{netip.MustParseAddr("233.252.0.3"), netip.MustParseAddr("ff02::db8:0:3")} {
+		network := "udp4"
+		if group.Is6() {
+			network = "udp6"
+		}
+		var peers []*net.UDPConn
+		for _, s := range tp.Sides() {
+			pc := peerUDP(t, s, network, netip.AddrPortFrom(netip.Addr{}, port))
+			if err := JoinGroup(pc, s.PeerIndex, group); err != nil {
+				t.Fatalf("failed to join %v in peer %s: %v", group, s.Name, err)
+			}
+			peers = append(peers, pc)
+		}
+		for i, s := range tp.Sides() {
+			pc, err := (&ListenConfig{Index: s.Index}).ListenPacket(context.Background(), network, ":0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.Close()
+			send(t, pc.(*net.UDPConn), "via "+s.LinkName, netip.AddrPortFrom(group, port))
+			expect(t, peers[i], "peer "+s.Name, "via "+s.LinkName)
+			if !testnet.Quiet(peers[1-i], quiet) {
+				t.Errorf("%v: the other peer received a multicast sent bound to %s", group, s.LinkName)
+			}
+		}
+	}
+}
