@@ -147,13 +147,7 @@ func bindingDialHook(b Binding, last *atomic.Int64, ctl ctlFunc, ctlCtx ctlConte
 				return err
 			}
 		}
-		if ctlCtx != nil {
-			return ctlCtx(ctx, network, address, c)
-		}
-		if ctl != nil {
-			return ctl(network, address, c)
-		}
-		return nil
+		return callerHook(ctx, network, address, c, ctl, ctlCtx)
 	}
 }
 
@@ -177,9 +171,4 @@ func bindingListenHook(b Binding, ctl ctlFunc) ctlFunc {
 		}
 		return nil
 	}
-}
-
-// failHook returns hooks that fail every socket with err.
-func failHook(err error) ctlContextFunc {
-	return func(context.Context, string, string, syscall.RawConn) error { return err }
 }

@@ -43,14 +43,23 @@ func isUnixNetwork(network string) bool {
 	return false
 }
 
+// callerHook runs the caller's ControlContext or, when that is nil, its
+// Control, as net.Dialer does.
+func callerHook(ctx context.Context, network, address string, c syscall.RawConn, ctl ctlFunc, ctlCtx ctlContextFunc) error {
+	if ctlCtx != nil {
+		return ctlCtx(ctx, network, address, c)
+	}
+	if ctl != nil {
+		return ctl(network, address, c)
+	}
+	return nil
+}
+
 // dialHook returns a ControlContext for a net.Dialer that binds every
-// socket to index, then runs the caller's ctlCtx or, when that is nil, ctl.
-// A failed binding aborts the socket before the caller's hook runs, and so
+// socket to index, which must be valid, then runs the caller's hook. A
+// failed binding aborts the socket before the caller's hook runs, and so
 // does an error of the caller's hook.
 func dialHook(index int, ctl ctlFunc, ctlCtx ctlContextFunc) ctlContextFunc {
-	if err := invalidIndex(index); err != nil {
-		return func(context.Context, string, string, syscall.RawConn) error { return err }
-	}
 	return func(ctx context.Context, network, address string, c syscall.RawConn) error {
 		if !isUnixNetwork(network) {
 			// A dial needs no check that the interface exists: the
@@ -60,8 +69,32 @@ func dialHook(index int, ctl ctlFunc, ctlCtx ctlContextFunc) ctlContextFunc {
 				return err
 			}
 		}
-		if ctlCtx != nil {
-			return ctlCtx(ctx, network, address, c)
+		return callerHook(ctx, network, address, c, ctl, ctlCtx)
+	}
+}
+
+// failDialHook returns a ControlContext that fails every socket with err,
+// but for Unix domain sockets, which reach no interface and are left to the
+// caller's hook, as Dialer.DialContext leaves them.
+func failDialHook(err error, ctl ctlFunc, ctlCtx ctlContextFunc) ctlContextFunc {
+	return func(ctx context.Context, network, address string, c syscall.RawConn) error {
+		if !isUnixNetwork(network) {
+			return err
+		}
+		return callerHook(ctx, network, address, c, ctl, ctlCtx)
+	}
+}
+
+// listenHook returns a Control for a net.ListenConfig that binds every
+// socket to index, which must be valid, and checks that the interface
+// exists (the kernel lets an IPv4 socket bind to a missing index and then
+// receives nothing), then runs the caller's ctl.
+func listenHook(index int, ctl ctlFunc) ctlFunc {
+	return func(network, address string, c syscall.RawConn) error {
+		if !isUnixNetwork(network) {
+			if err := bindRawConn(c, network, index, true); err != nil {
+				return err
+			}
 		}
 		if ctl != nil {
 			return ctl(network, address, c)
@@ -70,19 +103,11 @@ func dialHook(index int, ctl ctlFunc, ctlCtx ctlContextFunc) ctlContextFunc {
 	}
 }
 
-// listenHook returns a Control for a net.ListenConfig that binds every
-// socket to index and checks that the interface exists (the kernel lets an
-// IPv4 socket bind to a missing index and then receives nothing), then runs
-// the caller's ctl.
-func listenHook(index int, ctl ctlFunc) ctlFunc {
-	if err := invalidIndex(index); err != nil {
-		return func(string, string, syscall.RawConn) error { return err }
-	}
+// failListenHook is failDialHook for a net.ListenConfig.
+func failListenHook(err error, ctl ctlFunc) ctlFunc {
 	return func(network, address string, c syscall.RawConn) error {
 		if !isUnixNetwork(network) {
-			if err := bindRawConn(c, network, index, true); err != nil {
-				return err
-			}
+			return err
 		}
 		if ctl != nil {
 			return ctl(network, address, c)

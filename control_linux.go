@@ -33,6 +33,10 @@ var kernelOps = sockOps{
 	checkIndex: checkIndex,
 }
 
+// bindsReceive tells whether a binding here filters what a socket receives:
+// on Linux a bound socket sends and receives through its interface only.
+const bindsReceive = true
+
 // fallbackTries bounds how often the SO_BINDTODEVICE fallback binds again
 // after an interface was renamed under it.
 const fallbackTries = 3

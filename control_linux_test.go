@@ -193,7 +193,7 @@ func TestRebindNeedsCapNetRaw(t *testing.T) {
 	}()
 	r := <-done
 	if !r.restored {
-		t.Fatalf("failed to drop CAP_NET_RAW and restore it: %v", r.first)
+		t.Fatalf("failed to drop CAP_NET_RAW, or to restore it (first binding: %v)", r.first)
 	}
 	if r.first != nil {
 		t.Errorf("first binding without CAP_NET_RAW: got %v, want success", r.first)

@@ -4,6 +4,11 @@ package ifbind
 
 import "syscall"
 
-func bindRawConn(syscall.RawConn, string, int, bool) error { return ErrUnsupported }
+// bindsReceive tells whether a binding here filters what a socket receives.
+const bindsReceive = false
+
+func bindRawConn(_ syscall.RawConn, _ string, index int, _ bool) error {
+	return &bindError{index: index, err: unsupportedError("binding a socket to an interface")}
+}
 
 func dialError(err error, _ int) error { return err }

@@ -4,55 +4,63 @@ import (
 	"encoding/binary"
 	"os"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/windows"
 )
 
 // From ws2ipdef.h; golang.org/x/sys/windows does not define them.
 const (
-	ipUnicastIf   = 31 // IP_UNICAST_IF, at IPPROTO_IP
-	ipv6UnicastIf = 31 // IPV6_UNICAST_IF, at IPPROTO_IPV6
+	ipUnicastIf     = 31     // IP_UNICAST_IF, at IPPROTO_IP
+	ipv6UnicastIf   = 31     // IPV6_UNICAST_IF, at IPPROTO_IPV6
+	soProtocolInfoW = 0x2005 // SO_PROTOCOL_INFOW, at SOL_SOCKET (winsock2.h)
 )
 
-// bindRawConn binds with IP_UNICAST_IF and IPV6_UNICAST_IF. The network
-// string Go hands Control ends in '4' or '6' after the socket's own family,
-// not after the address: an IPv6 socket may be dual-stack and carry IPv4
-// too, and then both options are set. Windows binds only the sending side:
-// received packets are not filtered by interface.
-func bindRawConn(c syscall.RawConn, network string, index int, _ bool) error {
+// bindsReceive tells whether a binding here filters what a socket receives.
+// IP_UNICAST_IF and IPV6_UNICAST_IF choose only the interface a socket sends
+// through: a listener would still hear every interface, so ListenConfig
+// refuses to listen on windows rather than pretend.
+const bindsReceive = false
+
+// bindRawConn binds what the socket sends with IPV6_UNICAST_IF and, for an
+// IPv4 socket or a dual-stack IPv6 one, IP_UNICAST_IF.
+func bindRawConn(c syscall.RawConn, _ string, index int, _ bool) error {
 	var err error
 	if cerr := c.Control(func(fd uintptr) {
-		err = bindHandle(windows.Handle(fd), network, index)
+		err = bindHandle(windows.Handle(fd), index)
 	}); cerr != nil {
 		return cerr
 	}
 	return err
 }
 
-func bindHandle(h windows.Handle, network string, index int) error {
-	v6 := len(network) > 0 && network[len(network)-1] == '6'
-	if network == "" {
-		// No network string (BindRawConn): try IPv6 first, then IPv4.
-		if err := windows.SetsockoptInt(h, windows.IPPROTO_IPV6, ipv6UnicastIf, index); err == nil {
-			v6 = true
-		} else {
-			return bindIPv4(h, index)
-		}
-	} else if v6 {
-		if err := windows.SetsockoptInt(h, windows.IPPROTO_IPV6, ipv6UnicastIf, index); err != nil {
-			return &bindError{index: index, err: os.NewSyscallError("setsockopt", err)}
-		}
+// bindHandle reads the socket's family from SO_PROTOCOL_INFOW, and so never
+// trusts the network string: Go hands Control "udp6" for a dual-stack socket
+// that carries IPv4 too.
+func bindHandle(h windows.Handle, index int) error {
+	var info windows.WSAProtocolInfo
+	size := int32(unsafe.Sizeof(info))
+	if err := windows.Getsockopt(h, windows.SOL_SOCKET, soProtocolInfoW, (*byte)(unsafe.Pointer(&info)), &size); err != nil {
+		return &bindError{index: index, err: os.NewSyscallError("getsockopt", err)}
 	}
-	if v6 {
-		only, err := windows.GetsockoptInt(h, windows.IPPROTO_IPV6, windows.IPV6_V6ONLY)
-		if err != nil {
-			return &bindError{index: index, err: os.NewSyscallError("getsockopt", err)}
-		}
-		if only != 0 {
-			return nil
-		}
+	switch info.AddressFamily {
+	case windows.AF_INET:
+		return bindIPv4(h, index)
+	case windows.AF_INET6:
+	default:
+		return &bindError{index: index, err: unsupportedError("binding a socket that is not IPv4 or IPv6")}
 	}
-	return bindIPv4(h, index)
+	if err := windows.SetsockoptInt(h, windows.IPPROTO_IPV6, ipv6UnicastIf, index); err != nil {
+		return &bindError{index: index, err: os.NewSyscallError("setsockopt", err)}
+	}
+	only, err := windows.GetsockoptInt(h, windows.IPPROTO_IPV6, windows.IPV6_V6ONLY)
+	if err != nil {
+		return &bindError{index: index, err: os.NewSyscallError("getsockopt", err)}
+	}
+	if only != 0 {
+		return nil
+	}
+	return bindIPv4(h, index) // dual-stack: IPv4 goes out through the same interface
 }
 
 // bindIPv4 sets IP_UNICAST_IF, which takes the index in network byte order.

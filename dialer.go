@@ -55,44 +55,48 @@ type Dialer struct {
 func (d *Dialer) NetDialer() *net.Dialer {
 	nd := d.Dialer
 	nd.Control = nil
-	switch {
-	case d.Binding == nil:
-		nd.ControlContext = dialHook(d.Index, d.Control, d.ControlContext)
-	case d.Index != 0:
-		nd.ControlContext = failHook(&bindError{index: d.Index, err: errBothSet})
-	default:
-		nd.ControlContext = bindingDialHook(d.Binding, nil, d.Control, d.ControlContext)
+	hook, _, err := d.hook(false)
+	if err != nil {
+		hook = failDialHook(err, d.Control, d.ControlContext)
 	}
+	nd.ControlContext = hook
 	return &nd
 }
 
-// bound returns a copy of d.Dialer that binds to d.Index, and the index, or
-// the error of a dial that cannot bind, before any socket exists. With
-// Binding set, the index is 0 and last receives the index each socket was
-// bound to, for dialError.
-func (d *Dialer) bound(network string) (nd net.Dialer, index int, last *atomic.Int64, err error) {
-	if d.Binding != nil {
-		return d.boundBinding(network)
+// hook returns the ControlContext that binds d's sockets, or the error of a
+// dial that cannot bind. With a Binding and track set, last receives the
+// index each socket was bound to, for dialError.
+func (d *Dialer) hook(track bool) (hook ctlContextFunc, last *atomic.Int64, err error) {
+	if d.Binding == nil {
+		if err := invalidIndex(d.Index); err != nil {
+			return nil, nil, err
+		}
+		return dialHook(d.Index, d.Control, d.ControlContext), nil, nil
 	}
-	index = d.Index
-	if err := invalidIndex(index); err != nil {
+	if d.Index != 0 {
+		return nil, nil, &bindError{index: d.Index, err: errBothSet}
+	}
+	if track {
+		last = new(atomic.Int64)
+	}
+	return bindingDialHook(d.Binding, last, d.Control, d.ControlContext), last, nil
+}
+
+// bound returns a copy of d.Dialer that binds its sockets, and the index
+// they bind to (0 with a Binding, whose index each socket records in last),
+// or the error of a dial that cannot bind, before any socket exists.
+func (d *Dialer) bound(network string) (nd net.Dialer, index int, last *atomic.Int64, err error) {
+	hook, last, err := d.hook(true)
+	if err != nil {
 		return nd, 0, nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
 	nd = d.Dialer
 	nd.Control = nil
-	nd.ControlContext = dialHook(index, d.Control, d.ControlContext)
-	return nd, index, nil, nil
-}
-
-func (d *Dialer) boundBinding(network string) (nd net.Dialer, index int, last *atomic.Int64, err error) {
-	if d.Index != 0 {
-		return nd, 0, nil, &net.OpError{Op: "dial", Net: network, Err: &bindError{index: d.Index, err: errBothSet}}
+	nd.ControlContext = hook
+	if d.Binding == nil {
+		index = d.Index
 	}
-	last = new(atomic.Int64)
-	nd = d.Dialer
-	nd.Control = nil
-	nd.ControlContext = bindingDialHook(d.Binding, last, d.Control, d.ControlContext)
-	return nd, 0, last, nil
+	return nd, index, last, nil
 }
 
 // failed returns the error of a dial through a socket bound to index, or,

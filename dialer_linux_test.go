@@ -151,7 +151,11 @@ func TestDialIP(t *testing.T) {
 			}
 			c.Close()
 		}
-		time.Sleep(50 * time.Millisecond) // let the peers' readers count
+		// Each peer's raw socket got its request before the kernel
+		// answered it; give its reader a moment to count it.
+		for deadline := time.Now().Add(5 * time.Second); seen[0].Load()+seen[1].Load() < 2 && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
 		if a, b := seen[0].Load(), seen[1].Load(); a != 1 || b != 1 {
 			t.Errorf("%s: peers saw a=%d b=%d echo requests, want 1 each", fam.network, a, b)
 		}
@@ -339,9 +343,12 @@ func TestControlChaining(t *testing.T) {
 			t.Errorf("got %v, want the hook's error", err)
 		}
 	})
-	time.Sleep(20 * time.Millisecond)
-	if after := tp.A.Seen.Load() + tp.B.Seen.Load(); after != before {
-		t.Errorf("peers saw %d more after aborted dials, want none", after-before)
+	// One good dial to each peer after the aborted ones: each peer counts
+	// it after anything an aborted dial could have sent before it.
+	askOK(t, &Dialer{Index: tp.A.Index}, raddr, "a")
+	askOK(t, &Dialer{Index: tp.B.Index}, raddr, "b")
+	if after := tp.A.Seen.Load() + tp.B.Seen.Load(); after != before+2 {
+		t.Errorf("peers saw %d more after aborted dials and 2 good ones, want 2", after-before)
 	}
 }
 
@@ -392,4 +399,37 @@ func TestDialUnix(t *testing.T) {
 		t.Fatalf("failed to DialUnix %s: %v", path, err)
 	}
 	uc.Close()
+}
+
+// TestNetDialerKeepsItsBinding changes the Dialer after taking NetDialer and
+// NetListenConfig copies: the copies keep binding where they were made to.
+func TestNetDialerKeepsItsBinding(t *testing.T) {
+	tp := testnet.New(t)
+	tp.ServeNames(t)
+	d := &Dialer{Index: tp.A.Index}
+	nd := d.NetDialer()
+	d.Index = tp.B.Index
+	raddr := netip.AddrPortFrom(testnet.PeerV4, testnet.Port).String()
+	c, err := nd.Dial("tcp", raddr)
+	if err != nil {
+		t.Fatalf("failed to dial through the copy: %v", err)
+	}
+	defer c.Close()
+	if got := boundIndexOf(t, c.(syscall.Conn)); got != tp.A.Index {
+		t.Errorf("the copy bound to %d, want %d as when it was made", got, tp.A.Index)
+	}
+	if got, err := testnet.Ask(c); err != nil || got != "a" {
+		t.Errorf("the copy was answered by %q (%v), want \"a\"", got, err)
+	}
+	lc := &ListenConfig{Index: tp.B.Index}
+	nlc := lc.NetListenConfig()
+	lc.Index = tp.A.Index
+	pc, err := nlc.ListenPacket(context.Background(), "udp", ":0")
+	if err != nil {
+		t.Fatalf("failed to listen through the copy: %v", err)
+	}
+	defer pc.Close()
+	if got := boundIndexOf(t, pc.(syscall.Conn)); got != tp.B.Index {
+		t.Errorf("the listen copy bound to %d, want %d", got, tp.B.Index)
+	}
 }

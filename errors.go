@@ -3,16 +3,32 @@ package ifbind
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strconv"
 	"syscall"
 )
 
-// ErrUnsupported is returned, wrapped, by every dial and listen on a platform
-// where the operating system offers no way to bind a socket to an interface
-// by index. ifbind never hands out an unbound socket in its place.
-// errors.Is(ErrUnsupported, errors.ErrUnsupported) holds.
-var ErrUnsupported = fmt.Errorf("ifbind: binding a socket to an interface index is not supported on %s: %w", runtime.GOOS, errors.ErrUnsupported)
+// ErrUnsupported is what errors.Is finds in the error of every operation the
+// platform offers no way to do: a dial or a listen where the operating
+// system cannot bind a socket to an interface by index (and a listen on
+// windows, which binds only what a socket sends), a link monitor or alias
+// lookup outside Linux. ifbind never hands out an unbound socket in its
+// place. errors.Is(err, errors.ErrUnsupported) holds for the same errors.
+var ErrUnsupported = fmt.Errorf("ifbind: not supported on %s: %w", runtime.GOOS, errors.ErrUnsupported)
+
+// An unsupportedError says what the platform cannot do. It is ErrUnsupported
+// for errors.Is, and is always wrapped in an error that has the "ifbind: "
+// prefix.
+type unsupportedError string
+
+func (e unsupportedError) Error() string {
+	return string(e) + " is not supported on " + runtime.GOOS
+}
+
+func (unsupportedError) Is(target error) bool {
+	return target == ErrUnsupported || target == errors.ErrUnsupported
+}
 
 // errNoIndex is the cause of the error returned when a Dialer or
 // ListenConfig has no interface to bind to (Index is 0). It unwraps to
@@ -41,6 +57,10 @@ func (linkGoneError) Error() string {
 func (linkGoneError) Is(target error) bool {
 	return target == ErrLinkGone || target == syscall.ENODEV
 }
+
+// errListenSendOnly is the cause of every listen where a binding chooses
+// only the interface a socket sends through (windows).
+var errListenSendOnly error = unsupportedError("listening on one interface (the binding would choose only where replies are sent)")
 
 // errBothSet is the cause of the error of a Dialer or ListenConfig that has
 // both Index and Binding set.
@@ -89,6 +109,10 @@ func invalidIndex(index int) error {
 		return &bindError{index: 0, err: errNoIndex}
 	case index < 0:
 		return &bindError{index: index, err: fmt.Errorf("negative interface index (%w)", syscall.EINVAL)}
+	case index > math.MaxInt32:
+		// The kernel takes a 32-bit index: a larger one would be cut
+		// down to another interface's.
+		return &bindError{index: index, err: fmt.Errorf("interface index out of range (%w)", syscall.EINVAL)}
 	}
 	return nil
 }

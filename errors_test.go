@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -96,5 +97,60 @@ func TestNetDialerIsACopy(t *testing.T) {
 func TestLinkString(t *testing.T) {
 	if got, want := (Link{Index: 2, Name: "eth0"}).String(), "eth0 (index 2)"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestUnsupportedError(t *testing.T) {
+	err := &bindError{index: 3, err: unsupportedError("binding a socket to an interface")}
+	for _, target := range []error{ErrUnsupported, errors.ErrUnsupported} {
+		if !errors.Is(err, target) {
+			t.Errorf("errors.Is(%v, %v) is false, want true", err, target)
+		}
+	}
+	if msg := err.Error(); !strings.HasPrefix(msg, "ifbind: interface 3: binding a socket to an interface is not supported on ") || strings.Count(msg, "ifbind:") != 1 {
+		t.Errorf("got %q, want one ifbind: prefix and the interface", msg)
+	}
+}
+
+// TestIndexOutOfRange: the kernel takes a 32-bit index, so a larger one
+// would be cut down to another interface's. It is refused before any
+// socket exists.
+func TestIndexOutOfRange(t *testing.T) {
+	if strconv.IntSize < 64 {
+		t.Skip("int is 32 bits: no index out of range")
+	}
+	big := int(int64(1)<<32 + 1) // would be cut to 1, the loopback
+	ctx := context.Background()
+	d := &Dialer{Index: big}
+	lc := &ListenConfig{Index: big}
+	for name, err := range map[string]error{
+		"Dial":         errOf(d.Dial("udp", "127.0.0.1:9")),
+		"NetDialer":    errOf(d.NetDialer().Dial("udp", "127.0.0.1:9")),
+		"ListenPacket": errOf(lc.ListenPacket(ctx, "udp", "127.0.0.1:0")),
+		"BindRawConn":  BindRawConn(nil, big),
+	} {
+		if !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("%s with index %d: got %v, want EINVAL", name, big, err)
+		}
+	}
+}
+
+// TestCopiesPassUnixThrough: NetDialer and NetListenConfig of a Dialer or
+// ListenConfig without an interface still serve Unix domain sockets, as the
+// Dialer and ListenConfig do.
+func TestCopiesPassUnixThrough(t *testing.T) {
+	path := t.TempDir() + "/s"
+	ln, err := (&ListenConfig{}).NetListenConfig().Listen(context.Background(), "unix", path)
+	if err != nil {
+		t.Fatalf("NetListenConfig: failed to listen on %s: %v", path, err)
+	}
+	defer ln.Close()
+	c, err := (&Dialer{}).NetDialer().Dial("unix", path)
+	if err != nil {
+		t.Fatalf("NetDialer: failed to dial %s: %v", path, err)
+	}
+	c.Close()
+	if _, err := (&Dialer{}).NetDialer().Dial("tcp", "127.0.0.1:9"); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("NetDialer without an interface, tcp: got %v, want EINVAL", err)
 	}
 }

@@ -59,7 +59,7 @@ func LinkByHardwareAddr(mac net.HardwareAddr) (Link, error) {
 // LinkByAlias returns an error wrapping ErrUnsupported: links have aliases
 // on Linux only.
 func LinkByAlias(alias string) (Link, error) {
-	return Link{}, fmt.Errorf("ifbind: looking up link by alias %q: %w", alias, ErrUnsupported)
+	return Link{}, fmt.Errorf("ifbind: link alias %q: %w", alias, unsupportedError("looking a link up by alias"))
 }
 
 func linkOfInterface(ifi *net.Interface) Link {

@@ -3,7 +3,6 @@ package ifbind
 import (
 	"context"
 	"net"
-	"syscall"
 )
 
 // A ListenConfig is a net.ListenConfig that binds every socket it creates to
@@ -43,16 +42,29 @@ type ListenConfig struct {
 // With Binding set, the copy resolves it for each socket, as lc does.
 func (lc *ListenConfig) NetListenConfig() *net.ListenConfig {
 	nlc := lc.ListenConfig
-	switch {
-	case lc.Binding == nil:
-		nlc.Control = listenHook(lc.Index, lc.Control)
-	case lc.Index != 0:
-		err := &bindError{index: lc.Index, err: errBothSet}
-		nlc.Control = func(string, string, syscall.RawConn) error { return err }
-	default:
-		nlc.Control = bindingListenHook(lc.Binding, lc.Control)
+	hook, err := lc.hook()
+	if err != nil {
+		hook = failListenHook(err, lc.Control)
 	}
+	nlc.Control = hook
 	return &nlc
+}
+
+// hook returns the Control that binds lc's sockets, or the error of a listen
+// that cannot bind.
+func (lc *ListenConfig) hook() (ctlFunc, error) {
+	switch {
+	case !bindsReceive:
+		return nil, &bindError{index: lc.Index, err: errListenSendOnly}
+	case lc.Binding == nil:
+		if err := invalidIndex(lc.Index); err != nil {
+			return nil, err
+		}
+		return listenHook(lc.Index, lc.Control), nil
+	case lc.Index != 0:
+		return nil, &bindError{index: lc.Index, err: errBothSet}
+	}
+	return bindingListenHook(lc.Binding, lc.Control), nil
 }
 
 // Listen announces on the local network address, as net.ListenConfig's
@@ -81,23 +93,17 @@ func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address strin
 	return nlc.ListenPacket(ctx, network, address)
 }
 
-// bound returns a copy of lc.ListenConfig that binds to lc.Index, or the
+// bound returns a copy of lc.ListenConfig that binds its sockets, or the
 // error of a listen that cannot bind, before any socket exists.
 func (lc *ListenConfig) bound(op, network string) (net.ListenConfig, error) {
 	nlc := lc.ListenConfig
 	if isUnixNetwork(network) {
 		return nlc, nil
 	}
-	if lc.Binding != nil {
-		if lc.Index != 0 {
-			return nlc, &net.OpError{Op: op, Net: network, Err: &bindError{index: lc.Index, err: errBothSet}}
-		}
-		nlc.Control = bindingListenHook(lc.Binding, lc.Control)
-		return nlc, nil
-	}
-	if err := invalidIndex(lc.Index); err != nil {
+	hook, err := lc.hook()
+	if err != nil {
 		return nlc, &net.OpError{Op: op, Net: network, Err: err}
 	}
-	nlc.Control = listenHook(lc.Index, lc.Control)
+	nlc.Control = hook
 	return nlc, nil
 }

@@ -12,5 +12,5 @@ import (
 type monitorConfig struct{}
 
 func newMonitor(context.Context, monitorConfig) (*Monitor, error) {
-	return nil, fmt.Errorf("ifbind: link monitor: %w", ErrUnsupported)
+	return nil, fmt.Errorf("ifbind: %w", unsupportedError("the link monitor (netlink)"))
 }

@@ -229,7 +229,7 @@ func NewIngressReader(c *net.UDPConn) (*IngressReader, error) {
 		return nil, fmt.Errorf("ifbind: ingress information: conn has no local UDP address (%w)", syscall.EINVAL)
 	}
 	if !ingressSupported {
-		return nil, fmt.Errorf("ifbind: ingress information: %w", ErrUnsupported)
+		return nil, fmt.Errorf("ifbind: %w", unsupportedError("ingress information"))
 	}
 	var err error
 	if len(a.IP) == net.IPv4len {

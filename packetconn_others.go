@@ -24,5 +24,5 @@ func checkBound(*net.UDPConn, int) error { return nil }
 func ipv6Only(*net.UDPConn) (bool, error) { return true, nil }
 
 func listenPing(network string, _ netip.Addr, _ ctlFunc) (net.PacketConn, error) {
-	return nil, fmt.Errorf("unprivileged ICMP sockets (%q): %w", network, ErrUnsupported)
+	return nil, fmt.Errorf("ifbind: %q: %w", network, unsupportedError("an unprivileged ICMP socket"))
 }
