@@ -24,8 +24,10 @@ type (
 // IPV6_BOUND_IF and on windows IP_UNICAST_IF and IPV6_UNICAST_IF; elsewhere
 // it returns an error wrapping ErrUnsupported.
 //
-// An index of 0 or less is an error. On any error the socket may be left
-// bound to no interface, or to another one: close it.
+// An index of 0 or less, or past 32 bits, is an error (syscall.EINVAL), and
+// so on Linux is one that names no interface (syscall.ENODEV): the kernel
+// would bind to it, and the socket would hear nothing. On any error the
+// socket may be left bound to no interface, or to another one: close it.
 func BindRawConn(c syscall.RawConn, index int) error {
 	if err := invalidIndex(index); err != nil {
 		return err

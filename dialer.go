@@ -139,7 +139,9 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	return c, nil
 }
 
-// DialTCP is net.Dialer's DialTCP through a socket bound to d.Index.
+// DialTCP is net.Dialer's DialTCP through a socket bound to d.Index, or to
+// the link d.Binding chooses. ctx bounds the connect; it does not affect the
+// connection once made.
 func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.TCPConn, error) {
 	nd, index, last, err := d.bound(network)
 	if err != nil {
@@ -152,7 +154,9 @@ func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip
 	return c, nil
 }
 
-// DialUDP is net.Dialer's DialUDP through a socket bound to d.Index.
+// DialUDP is net.Dialer's DialUDP through a socket bound to d.Index, or to
+// the link d.Binding chooses. ctx bounds the making of the socket; it does
+// not affect the conn once made.
 func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.UDPConn, error) {
 	nd, index, last, err := d.bound(network)
 	if err != nil {
@@ -165,8 +169,9 @@ func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip
 	return c, nil
 }
 
-// DialIP is net.Dialer's DialIP through a raw IP socket bound to d.Index.
-// Raw sockets need CAP_NET_RAW.
+// DialIP is net.Dialer's DialIP through a raw IP socket bound to d.Index,
+// or to the link d.Binding chooses. Raw sockets need CAP_NET_RAW. ctx bounds
+// the making of the socket; it does not affect the conn once made.
 func (d *Dialer) DialIP(ctx context.Context, network string, laddr, raddr netip.Addr) (*net.IPConn, error) {
 	nd, index, last, err := d.bound(network)
 	if err != nil {

@@ -16,7 +16,8 @@ import (
 // which is what a Dialer or ListenConfig binds to, and the names, hardware
 // address, alias and flags it had then. A Link is a plain value, safe to copy
 // and share, but its slices are shared with the Monitor it came from: do not
-// modify them. It does not follow later changes to the interface.
+// modify them. It does not follow later changes to the interface. The zero
+// Link names no interface: a Dialer given its Index (0) fails every dial.
 type Link struct {
 	Index        int
 	Name         string

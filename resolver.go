@@ -124,13 +124,13 @@ func newResolver(d *Dialer, conf string, nameservers []string) (*net.Resolver, e
 }
 
 // interfaceName returns the name of the interface with index, or "" when
-// it has none. It lists interfaces, and so is called for errors only.
+// it has none. It is called for errors only.
 func interfaceName(index int) string {
-	ifi, err := net.InterfaceByIndex(index)
+	l, err := LinkByIndex(index)
 	if err != nil {
 		return ""
 	}
-	return ifi.Name
+	return l.Name
 }
 
 // ReadNameservers returns the addresses of the "nameserver" lines of the
@@ -242,12 +242,12 @@ func checkZone(zone string, index int) error {
 		}
 		return fmt.Errorf("zone %s is another interface than %d", zone, index)
 	}
-	ifi, err := net.InterfaceByName(zone)
+	l, err := LinkByName(zone)
 	if err != nil {
 		return fmt.Errorf("zone %q: %w", zone, err)
 	}
-	if ifi.Index != index {
-		return fmt.Errorf("zone %q is interface %d, not %d", zone, ifi.Index, index)
+	if l.Index != index {
+		return fmt.Errorf("zone %q is interface %d, not %d", zone, l.Index, index)
 	}
 	return nil
 }
