@@ -23,9 +23,12 @@ import (
 // thread's when fd is -1.
 func linkNames(t *testing.T, fd int) []string {
 	t.Helper()
-	h, err := netlink.NewHandle()
+	var h *netlink.Handle
+	var err error
 	if fd >= 0 {
 		h, err = netlink.NewHandleAt(netns.NsHandle(fd))
+	} else {
+		h, err = netlink.NewHandle()
 	}
 	if err != nil {
 		t.Fatalf("failed to open netlink: %v", err)
