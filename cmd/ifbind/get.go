@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"os"
@@ -28,19 +27,23 @@ fails rather than take another one.
 
 Names are resolved by the system's resolver, which may ask its servers
 through any interface. With --dns-via-iface, the DNS queries go through
-IFACE too, to the servers of /etc/resolv.conf (a resolver on loopback,
-such as 127.0.0.53, is not reachable that way: name one with
---nameserver). HTTP_PROXY, HTTPS_PROXY and NO_PROXY are honored: the
-proxy is then reached through IFACE.
+IFACE too, to the servers of /etc/resolv.conf; with --nameserver, to that
+server. A nameserver on loopback, such as the 127.0.0.53 of
+systemd-resolved, cannot be reached through IFACE: ifbind get then stops
+before any query, with exit code 2, and asks for one with --nameserver
+(resolvectl dns lists each link's). HTTP_PROXY, HTTPS_PROXY and NO_PROXY
+are honored: the proxy is then reached through IFACE.
 
 Examples:
   ifbind get -i eth1 http://192.0.2.2/
   ifbind get -i wwan0 --nameserver 9.9.9.9 -o big.iso https://example.com/big.iso
   ifbind get -i 02:00:5e:10:00:01 -k https://192.0.2.2:8443/health || echo "failed: $?"
 
-Exit codes: 0 ok, 1 HTTP status >= 400 (the body is still written), 2 usage,
-3 IFACE names no link or cannot be bound to, 4 network error (DNS,
-connection, TLS, transfer), 5 FILE cannot be written, 130 interrupted.
+Exit codes: 0 ok, 1 HTTP status >= 400 (the body is still written), 2 usage
+(a loopback or malformed nameserver included), 3 IFACE names no link or
+cannot be bound to, 4 network error (DNS, connection, TLS, transfer), 5 a
+file cannot be read (--cacert, /etc/resolv.conf) or FILE written, 130
+interrupted.
 `
 
 type getFlags struct {
@@ -73,17 +76,17 @@ func cmdGet(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	url := pos[0]
 	if f.nameserver != "" {
 		f.dnsViaIface = true
-		if _, _, err := net.SplitHostPort(f.nameserver); err != nil {
-			f.nameserver = net.JoinHostPort(f.nameserver, "53")
-		}
 	}
 	link, err := lookupIface(f.iface)
 	if err != nil {
 		return fail(stderr, "get", exitInterface, err)
 	}
-	client, err := newClient(link, &f, stderr)
+	client, code, err := newClient(link, &f)
+	if code == exitUsage {
+		return usageError(stderr, "get", err.Error())
+	}
 	if err != nil {
-		return fail(stderr, "get", exitLocal, err)
+		return fail(stderr, "get", code, err)
 	}
 
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -179,46 +182,42 @@ func (m markedWriter) Write(p []byte) (int, error) {
 }
 
 // newClient returns an HTTP client whose every connection is bound to
-// link, and whose name resolution is too when f asks for it.
-//
-// ifbind.NewTransport and ifbind.NewResolver may replace this once they
-// exist; it is the same construction.
-func newClient(link ifbind.Link, f *getFlags, stderr io.Writer) (*http.Client, error) {
+// link, and whose name resolution is too when f asks for it. When it
+// fails, code is exitUsage for a nameserver that cannot be used (a loopback
+// one, such as the 127.0.0.53 of systemd-resolved, which no packet sent
+// through link reaches), or exitLocal for a file that cannot be read.
+func newClient(link ifbind.Link, f *getFlags) (c *http.Client, code int, err error) {
 	d := &ifbind.Dialer{Index: link.Index}
-	d.Timeout = 30 * time.Second
-	d.KeepAlive = 30 * time.Second
 	if f.dnsViaIface {
-		d.Resolver = boundResolver(link.Index, f.nameserver)
+		var servers []string
+		if f.nameserver != "" {
+			servers = append(servers, f.nameserver)
+		}
+		r, err := ifbind.NewResolver(d, servers...)
+		switch {
+		case err != nil && f.nameserver != "":
+			return nil, exitUsage, fmt.Errorf("--nameserver %s: %w", f.nameserver, err)
+		case errors.Is(err, ifbind.ErrLoopbackNameserver):
+			return nil, exitUsage, fmt.Errorf("--dns-via-iface: %w\nname a nameserver that %v reaches with --nameserver ADDR", err, link)
+		case err != nil:
+			return nil, exitLocal, err
+		}
+		d.Resolver = r
 	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = d.DialContext
-	tc := &tls.Config{InsecureSkipVerify: f.insecure}
+	t := ifbind.NewTransport(d) // the proxy from the environment, as curl
+	if t.TLSClientConfig == nil {
+		t.TLSClientConfig = &tls.Config{}
+	}
+	t.TLSClientConfig.InsecureSkipVerify = f.insecure
 	if f.cacert != "" {
 		pem, err := os.ReadFile(f.cacert)
 		if err != nil {
-			return nil, err
+			return nil, exitLocal, err
 		}
-		tc.RootCAs = x509.NewCertPool()
-		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s: no PEM certificate found", f.cacert)
+		t.TLSClientConfig.RootCAs = x509.NewCertPool()
+		if !t.TLSClientConfig.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, exitLocal, fmt.Errorf("%s: no PEM certificate found", f.cacert)
 		}
 	}
-	t.TLSClientConfig = tc
-	return &http.Client{Transport: t}, nil
-}
-
-// boundResolver returns a pure-Go resolver whose queries, over UDP and TCP,
-// go through the interface with the given index, to server when it is set
-// ("IP:port") or else to the servers of /etc/resolv.conf.
-func boundResolver(index int, server string) *net.Resolver {
-	d := &ifbind.Dialer{Index: index}
-	return &net.Resolver{
-		PreferGo: true,
-		Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
-			if server != "" {
-				address = server
-			}
-			return d.DialContext(ctx, network, address)
-		},
-	}
+	return &http.Client{Transport: t}, exitOK, nil
 }

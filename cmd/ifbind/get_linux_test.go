@@ -203,6 +203,47 @@ func TestGet(t *testing.T) {
 		}
 	})
 
+	t.Run("loopback nameserver", func(t *testing.T) {
+		// No packet sent through an interface reaches the loopback: the
+		// command refuses before any query or connection.
+		before := counts()
+		dnsA, dnsB := w.dns["a"].Load(), w.dns["b"].Load()
+		for _, ns := range []string{"127.0.0.53", "127.0.0.1:53", "::1", "[::1]:5353", "0.0.0.0"} {
+			r := runBin(t, bin, "", "get", "-i", "ifb-b", "--nameserver", ns, "http://example.com:8080/")
+			if r.code != exitUsage || r.stdout != "" || !strings.Contains(r.stderr, "loopback") ||
+				!strings.Contains(r.stderr, "--nameserver") {
+				t.Errorf("get --nameserver %s: exit %d, stdout %q, stderr %q, want %d and an error naming the loopback and --nameserver",
+					ns, r.code, r.stdout, r.stderr, exitUsage)
+			}
+		}
+		r := runBin(t, bin, "", "get", "-i", "ifb-b", "--nameserver", "dns.example", "http://example.com:8080/")
+		if r.code != exitUsage || !strings.Contains(r.stderr, "not an IP address") {
+			t.Errorf("get --nameserver dns.example: exit %d, stderr %q, want %d and not an IP address", r.code, r.stderr, exitUsage)
+		}
+		// systemd-resolved's stub in /etc/resolv.conf, with --dns-via-iface.
+		r = runWithResolvConf(t, bin, "nameserver 127.0.0.53\n", "get", "-i", "ifb-b", "--dns-via-iface", "http://example.com:8080/")
+		if r.code != exitUsage || !strings.Contains(r.stderr, `"127.0.0.53" (from /etc/resolv.conf)`) ||
+			!strings.Contains(r.stderr, "--nameserver ADDR") {
+			t.Errorf("get --dns-via-iface, resolv.conf on 127.0.0.53: exit %d, stderr %q, want %d, the nameserver and the hint to use --nameserver",
+				r.code, r.stderr, exitUsage)
+		}
+		only(t, "b", before, 0)
+		if a, b := w.dns["a"].Load()-dnsA, w.dns["b"].Load()-dnsB; a != 0 || b != 0 {
+			t.Errorf("DNS queries: peer a got %d, peer b %d, want none", a, b)
+		}
+	})
+
+	t.Run("dns through the interface from resolv.conf", func(t *testing.T) {
+		before := counts()
+		dnsA, dnsB := w.dns["a"].Load(), w.dns["b"].Load()
+		r := runWithResolvConf(t, bin, "nameserver 192.0.2.2\n", "get", "-i", "ifb-a", "--dns-via-iface", "http://example.com:8080/")
+		r.expect(t, "get --dns-via-iface by name", 0, "a")
+		only(t, "a", before, 1)
+		if a, b := w.dns["a"].Load()-dnsA, w.dns["b"].Load()-dnsB; a == 0 || b != 0 {
+			t.Errorf("DNS queries: peer a got %d, peer b %d, want some and none", a, b)
+		}
+	})
+
 	t.Run("output file", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "body")
 		r := runBin(t, bin, "", "get", "-i", "ifb-a", "-o", out, "http://192.0.2.2:8080/")
@@ -261,6 +302,26 @@ func TestGet(t *testing.T) {
 		// Flags after the URL work too.
 		runBin(t, bin, "", "get", "http://192.0.2.2:8080/", "-i", "ifb-b").expect(t, "get URL -i", 0, "b")
 	})
+}
+
+// runWithResolvConf runs bin with args, as runBin does, in a mount
+// namespace of its own where /etc/resolv.conf reads conf.
+func runWithResolvConf(t *testing.T, bin, conf string, args ...string) result {
+	t.Helper()
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		msg := fmt.Sprintf("needs unshare, to give the command its own /etc/resolv.conf: %v; install util-linux", err)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	file := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := `mount --bind "$0" /etc/resolv.conf && exec "$@"`
+	return runBin(t, unshare, "", append([]string{"-m", "sh", "-c", script, file, bin}, args...)...)
 }
 
 // runOnTerminal runs bin with its stderr on a new pseudo-terminal, and

@@ -17,7 +17,7 @@ const (
 	exitUsage       = 2
 	exitInterface   = 3 // IFACE names no link, or a socket cannot be bound to it
 	exitNetwork     = 4 // resolution, connection, TLS or transfer failed
-	exitLocal       = 5 // a file cannot be written; no namespace for the demo
+	exitLocal       = 5 // a file cannot be read or written; no namespace for the demo
 	exitInterrupted = 130
 )
 
@@ -47,10 +47,11 @@ Exit codes:
   0    success
   1    get: the server answered with an HTTP status of 400 or more (the body is
        still written); demo: ifbind put a socket on the wrong NIC (a bug)
-  2    usage: a bad command, flag or argument
+  2    usage: a bad command, flag or argument (get: a loopback nameserver,
+       which no packet sent through IFACE reaches)
   3    interface: IFACE names no link, or a socket could not be bound to it
   4    network: name resolution, connection, TLS or transfer failed
-  5    local: a file could not be written; the demo found no namespace to run in
+  5    local: a file could not be read or written; the demo found no namespace to run in
   130  interrupted (SIGINT or SIGTERM)
 `
 
