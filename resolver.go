@@ -56,8 +56,10 @@ var ErrLoopbackNameserver = errors.New("ifbind: a loopback nameserver cannot be 
 // of systems running systemd-resolved, whose /etc/resolv.conf names only its
 // stub at 127.0.0.53: the nameservers it forwards to are listed in
 // /run/systemd/resolve/resolv.conf and, for each link, by "resolvectl dns".
-// An error is also returned when d is nil or d.Index is 0 or less, and when a
-// nameserver is not an IP address.
+// An error is also returned when d is nil, when d has neither a valid Index
+// nor a Binding (or has both), and when a nameserver is not an IP address.
+// With a Binding, the queries bind as d's dials do, socket by socket, and a
+// link-local nameserver is an error: its zone would follow no link.
 //
 // Queries go to the first nameserver while it answers. When one fails (a
 // dial error, a timeout, a refused connection, or a SERVFAIL or REFUSED
@@ -98,8 +100,13 @@ func newResolver(d *Dialer, conf string, nameservers []string) (*net.Resolver, e
 	if d == nil {
 		d = &Dialer{} // fails below, as the zero Dialer does
 	}
-	if err := invalidIndex(d.Index); err != nil {
-		return nil, err
+	switch {
+	case d.Binding == nil:
+		if err := invalidIndex(d.Index); err != nil {
+			return nil, err
+		}
+	case d.Index != 0:
+		return nil, &bindError{index: d.Index, err: errBothSet}
 	}
 	source := ""
 	if len(nameservers) == 0 {
@@ -222,6 +229,9 @@ func parseNameserver(s string, index int) (netip.AddrPort, error) {
 	case a.IsMulticast():
 		return ap, errors.New("a multicast address")
 	case a.Is6() && a.IsLinkLocalUnicast():
+		if index == 0 {
+			return ap, errors.New("a link-local address, which needs a Dialer with an Index to scope it (a Binding's link may change)")
+		}
 		if zone != "" {
 			if err := checkZone(zone, index); err != nil {
 				return ap, err
