@@ -18,20 +18,7 @@ func NewProcessNS() (*NS, error) {
 	if !sandboxed {
 		return nil, fmt.Errorf("no sandbox: %v", noSandbox)
 	}
-	fd, err := onThread(func() (int, error) {
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			return -1, fmt.Errorf("unshare: %v", err)
-		}
-		fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return -1, err
-		}
-		if err := loopbackUp(); err != nil {
-			unix.Close(fd)
-			return -1, err
-		}
-		return fd, nil
-	})
+	fd, err := newNSFD()
 	if err != nil {
 		return nil, err
 	}

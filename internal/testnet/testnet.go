@@ -133,7 +133,18 @@ func NewNS(t testing.TB) *NS {
 	t.Helper()
 	Require(t)
 	CheckLeaks(t)
-	fd, err := onThread(func() (int, error) {
+	fd, err := newNSFD()
+	if err != nil {
+		t.Fatalf("failed to make a network namespace: %v", err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return &NS{fd: fd}
+}
+
+// newNSFD makes a network namespace with lo up and returns a descriptor
+// that holds it open.
+func newNSFD() (int, error) {
+	return onThread(func() (int, error) {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			return -1, fmt.Errorf("unshare: %v", err)
 		}
@@ -147,11 +158,6 @@ func NewNS(t testing.TB) *NS {
 		}
 		return fd, nil
 	})
-	if err != nil {
-		t.Fatalf("failed to make a network namespace: %v", err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	return &NS{fd: fd}
 }
 
 // FD returns the descriptor that holds the namespace open.
