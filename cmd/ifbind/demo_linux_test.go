@@ -15,8 +15,6 @@ import (
 
 	"github.com/ifbind/ifbind/internal/race"
 	"github.com/ifbind/ifbind/internal/testnet"
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 )
 
 // isRealRoot reports whether the tests run as root of the initial user
@@ -31,32 +29,6 @@ func isRealRoot(t *testing.T) bool {
 	return os.Getuid() == 0 && strings.Join(strings.Fields(string(uidMap)), " ") == "0 0 4294967295"
 }
 
-// linkNames lists the links of the namespace fd, or of the calling
-// thread's when fd is -1.
-func linkNames(t *testing.T, fd int) []string {
-	t.Helper()
-	var h *netlink.Handle
-	var err error
-	if fd >= 0 {
-		h, err = netlink.NewHandleAt(netns.NsHandle(fd))
-	} else {
-		h, err = netlink.NewHandle()
-	}
-	if err != nil {
-		t.Fatalf("failed to open netlink: %v", err)
-	}
-	defer h.Close()
-	links, err := h.LinkList()
-	if err != nil {
-		t.Fatalf("failed to list links: %v", err)
-	}
-	var names []string
-	for _, l := range links {
-		names = append(names, l.Attrs().Name)
-	}
-	slices.Sort(names)
-	return names
-}
 
 // procs returns the processes running bin.
 func procs(bin string) []int {
@@ -150,11 +122,11 @@ func now(f func() error) error { return f() }
 
 func TestDemo(t *testing.T) {
 	bin := build(t)
-	before := linkNames(t, -1)
+	before := testnet.LinkNames(t, nil)
 	ourNS := netnsOf(os.Getpid())
 	leftovers := func(t *testing.T, what string) {
 		t.Helper()
-		if after := linkNames(t, -1); !slices.Equal(after, before) {
+		if after := testnet.LinkNames(t, nil); !slices.Equal(after, before) {
 			t.Errorf("%s: links after %v, want %v as before", what, after, before)
 		}
 		if p := procs(bin); len(p) > 0 {
@@ -237,18 +209,18 @@ func TestDemo(t *testing.T) {
 	t.Run("race in place cleans up", func(t *testing.T) {
 		// The child's own cleanup, in a namespace the test can look into.
 		ns := testnet.NewNS(t)
-		inNS := linkNames(t, ns.FD())
+		inNS := testnet.LinkNames(t, ns)
 		cmd := exec.Command(bin, "demo", "-duration", "5m", "-workers", "1")
 		cmd.Env = append(env(), envDemoNS+"=net")
 		d := startDemo(t, cmd, func(start func() error) error { return ns.Do(start) })
-		if during := linkNames(t, ns.FD()); len(during) != len(inNS)+2 {
+		if during := testnet.LinkNames(t, ns); len(during) != len(inNS)+2 {
 			t.Errorf("links while racing %v, want the two race links besides %v", during, inNS)
 		}
 		cmd.Process.Signal(syscall.SIGINT)
 		if code := d.wait(t); code != exitInterrupted {
 			t.Errorf("demo race after SIGINT: exit %d, want %d", code, exitInterrupted)
 		}
-		if after := linkNames(t, ns.FD()); !slices.Equal(after, inNS) {
+		if after := testnet.LinkNames(t, ns); !slices.Equal(after, inNS) {
 			t.Errorf("links after the race %v, want %v as before", after, inNS)
 		}
 	})

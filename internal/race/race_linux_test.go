@@ -12,23 +12,10 @@ import (
 
 func TestMain(m *testing.M) { testnet.Main(m) }
 
-func linkNames(t *testing.T) []string {
-	t.Helper()
-	links, err := netlink.LinkList()
-	if err != nil {
-		t.Fatalf("failed to list links: %v", err)
-	}
-	var names []string
-	for _, l := range links {
-		names = append(names, l.Attrs().Name)
-	}
-	slices.Sort(names)
-	return names
-}
 
 func TestRunCountsAndCleansUp(t *testing.T) {
 	testnet.Require(t)
-	before := linkNames(t)
+	before := testnet.LinkNames(t, nil)
 	const n = 3000
 	var setup Setup
 	res, err := Run(context.Background(), Config{Sockets: n, Prefix: "rt", Started: func(s Setup) { setup = s }})
@@ -53,14 +40,14 @@ func TestRunCountsAndCleansUp(t *testing.T) {
 	if res.Interrupted {
 		t.Errorf("Interrupted set on a race that ran to its socket count")
 	}
-	if after := linkNames(t); !slices.Equal(after, before) {
+	if after := testnet.LinkNames(t, nil); !slices.Equal(after, before) {
 		t.Errorf("links after the race %v, want %v as before", after, before)
 	}
 }
 
 func TestRunStopsOnContext(t *testing.T) {
 	testnet.Require(t)
-	before := linkNames(t)
+	before := testnet.LinkNames(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	res, err := Run(ctx, Config{Started: func(Setup) {
 		go func() { time.Sleep(50 * time.Millisecond); cancel() }()
@@ -71,7 +58,7 @@ func TestRunStopsOnContext(t *testing.T) {
 	if !res.Interrupted {
 		t.Errorf("Interrupted not set after ctx was canceled")
 	}
-	if after := linkNames(t); !slices.Equal(after, before) {
+	if after := testnet.LinkNames(t, nil); !slices.Equal(after, before) {
 		t.Errorf("links after the race %v, want %v as before", after, before)
 	}
 }
@@ -86,12 +73,12 @@ func TestRunRefusesTakenNames(t *testing.T) {
 			netlink.LinkDel(l)
 		}
 	})
-	before := linkNames(t)
+	before := testnet.LinkNames(t, nil)
 	_, err := Run(context.Background(), Config{Prefix: "tk", Sockets: 1})
 	if err == nil {
 		t.Fatalf("Run with a taken name succeeded, want an error")
 	}
-	if after := linkNames(t); !slices.Equal(after, before) {
+	if after := testnet.LinkNames(t, nil); !slices.Equal(after, before) {
 		t.Errorf("links after the failed race %v, want %v as before", after, before)
 	}
 }

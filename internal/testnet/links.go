@@ -5,9 +5,13 @@ package testnet
 import (
 	"fmt"
 	"os"
+	"slices"
 	"syscall"
+	"testing"
 
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -93,4 +97,32 @@ func vethRequest(name, peer string) []byte {
 	p.AddRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(peer))
 	req.AddData(info)
 	return req.Serialize()
+}
+
+// LinkNames returns the sorted names of the links of ns, or of the calling
+// thread's namespace when ns is nil: for tests that check that what they
+// made is gone.
+func LinkNames(t testing.TB, ns *NS) []string {
+	t.Helper()
+	var h *netlink.Handle
+	var err error
+	if ns != nil {
+		h, err = netlink.NewHandleAt(netns.NsHandle(ns.fd))
+	} else {
+		h, err = netlink.NewHandle()
+	}
+	if err != nil {
+		t.Fatalf("failed to open netlink: %v", err)
+	}
+	defer h.Close()
+	links, err := h.LinkList()
+	if err != nil {
+		t.Fatalf("failed to list links: %v", err)
+	}
+	names := make([]string, 0, len(links))
+	for _, l := range links {
+		names = append(names, l.Attrs().Name)
+	}
+	slices.Sort(names)
+	return names
 }
