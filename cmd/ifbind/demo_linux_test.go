@@ -29,7 +29,6 @@ func isRealRoot(t *testing.T) bool {
 	return os.Getuid() == 0 && strings.Join(strings.Fields(string(uidMap)), " ") == "0 0 4294967295"
 }
 
-
 // procs returns the processes running bin.
 func procs(bin string) []int {
 	var pids []int

@@ -12,7 +12,6 @@ import (
 
 func TestMain(m *testing.M) { testnet.Main(m) }
 
-
 func TestRunCountsAndCleansUp(t *testing.T) {
 	testnet.Require(t)
 	before := testnet.LinkNames(t, nil)
