@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -200,20 +201,35 @@ func deadIndex(t *testing.T) int {
 	return l.Index
 }
 
+// badIndex is an index no socket may be bound to, and the errno its error
+// unwraps to.
+type badIndex struct {
+	name  string
+	index int
+	want  error
+}
+
+// badIndexes returns the indexes every dial and listen must refuse, given
+// one that named an interface a moment ago.
+func badIndexes(missing int) []badIndex {
+	bad := []badIndex{
+		{"unset", 0, syscall.EINVAL},
+		{"negative", -1, syscall.EINVAL},
+		{"missing", missing, syscall.ENODEV},
+	}
+	if strconv.IntSize == 64 {
+		wide := int64(1)<<32 + 1 // would be cut to 1, lo's index
+		bad = append(bad, badIndex{"past 32 bits", int(wide), syscall.EINVAL})
+	}
+	return bad
+}
+
 func TestDialerFailsClosed(t *testing.T) {
 	tp := testnet.New(t)
 	tp.ServeNames(t)
 	ctx := context.Background()
 	missing := deadIndex(t)
-	for _, tc := range []struct {
-		name  string
-		index int
-		want  error
-	}{
-		{"unset", 0, syscall.EINVAL},
-		{"negative", -1, syscall.EINVAL},
-		{"missing", missing, syscall.ENODEV},
-	} {
+	for _, tc := range badIndexes(missing) {
 		for _, m := range dialMethods {
 			for _, ip := range []netip.Addr{testnet.PeerV4, testnet.PeerV6} {
 				for _, network := range []string{"tcp", "udp"} {

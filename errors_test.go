@@ -119,7 +119,8 @@ func TestIndexOutOfRange(t *testing.T) {
 	if strconv.IntSize < 64 {
 		t.Skip("int is 32 bits: no index out of range")
 	}
-	big := int(int64(1)<<32 + 1) // would be cut to 1, the loopback
+	wide := int64(1)<<32 + 1
+	big := int(wide) // would be cut to 1, the loopback
 	ctx := context.Background()
 	d := &Dialer{Index: big}
 	lc := &ListenConfig{Index: big}

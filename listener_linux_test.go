@@ -107,15 +107,7 @@ func TestListenConfigFailsClosed(t *testing.T) {
 	tp := testnet.New(t)
 	missing := deadIndex(t)
 	ctx := context.Background()
-	for _, tc := range []struct {
-		name  string
-		index int
-		want  error
-	}{
-		{"unset", 0, syscall.EINVAL},
-		{"negative", -1, syscall.EINVAL},
-		{"missing", missing, syscall.ENODEV},
-	} {
+	for _, tc := range badIndexes(missing) {
 		for _, network := range []string{"tcp", "tcp4", "tcp6", "udp", "udp4", "udp6"} {
 			lc := &ListenConfig{Index: tc.index}
 			var err error
