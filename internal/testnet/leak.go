@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,14 +22,19 @@ import (
 // cleanup; New and NewNS call it.
 func CheckLeaks(t testing.TB) {
 	t.Helper()
-	if checking[t] {
+	checkingMu.Lock()
+	already := checking[t]
+	checking[t] = true
+	checkingMu.Unlock()
+	if already {
 		return
 	}
-	checking[t] = true
 	ignore := goleak.IgnoreCurrent()
 	before := openFDs()
 	t.Cleanup(func() {
+		checkingMu.Lock()
 		delete(checking, t)
+		checkingMu.Unlock()
 		if err := goleak.Find(ignore); err != nil {
 			t.Errorf("leaked goroutines: %v", err)
 		}
@@ -51,9 +57,11 @@ func CheckLeaks(t testing.TB) {
 	})
 }
 
-// checking holds the tests CheckLeaks already watches. Tests that build
-// topologies do not run in parallel, so a plain map will do.
-var checking = map[testing.TB]bool{}
+// checking holds the tests CheckLeaks already watches.
+var (
+	checkingMu sync.Mutex
+	checking   = map[testing.TB]bool{}
+)
 
 // openFDs returns the process's open file descriptors and what they point
 // to, leaving out the one that reads the list.

@@ -105,9 +105,15 @@ func loopbackUp() error {
 // Require skips t unless the test runs in a network namespace of its own,
 // where it may build topologies. Under CI (CI=true) it fails instead: there
 // a skipped integration test is a hole in the proof.
+//
+// In a test (not a benchmark, whose fixtures may outlive it), Require also
+// checks for leaks: see CheckLeaks.
 func Require(t testing.TB) {
 	t.Helper()
 	if sandboxed {
+		if tt, ok := t.(*testing.T); ok {
+			CheckLeaks(tt)
+		}
 		return
 	}
 	msg := fmt.Sprintf("needs a network namespace of its own: %v; "+
