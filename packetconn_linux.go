@@ -113,11 +113,11 @@ func listenPing(network string, laddr netip.Addr, ctl ctlFunc) (net.PacketConn, 
 		} else {
 			sa6 := &unix.SockaddrInet6{Addr: laddr.As16()}
 			if z := laddr.Zone(); z != "" {
-				ifi, err := net.InterfaceByName(z)
+				l, err := LinkByName(z)
 				if err != nil {
 					return nil, err
 				}
-				sa6.ZoneId = uint32(ifi.Index)
+				sa6.ZoneId = uint32(l.Index)
 			}
 			sa = sa6
 		}
