@@ -4,28 +4,11 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"os"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ifbind/ifbind/internal/testnet"
-	"golang.org/x/sys/unix"
 )
-
-// handWritten is the Control hook a careful user would write: one
-// setsockopt, its error returned.
-func handWritten(index int) func(string, string, syscall.RawConn) error {
-	return func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX, index)
-		}); err != nil {
-			return err
-		}
-		return os.NewSyscallError("setsockopt", serr)
-	}
-}
 
 // BenchmarkTransport measures a request on a new connection (keep-alives
 // off, so that every request dials) to a peer over veth, through
@@ -36,7 +19,7 @@ func BenchmarkTransport(b *testing.B) {
 	url := "http://" + net.JoinHostPort(testnet.PeerV4.String(), httpPort) + "/"
 	hand := defaultTransport()
 	// The dialer of http.DefaultTransport, which NewTransport's mirrors.
-	hand.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: handWritten(tp.A.Index)}).DialContext
+	hand.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: floorControl(tp.A.Index)}).DialContext
 	transports := []struct {
 		name string
 		tr   *http.Transport
@@ -67,7 +50,7 @@ func BenchmarkResolver(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	nd := &net.Dialer{Control: handWritten(tp.A.Index)}
+	nd := &net.Dialer{Control: floorControl(tp.A.Index)}
 	server := net.JoinHostPort(testnet.PeerV4.String(), "53")
 	hand := &net.Resolver{
 		PreferGo: true,

@@ -15,7 +15,6 @@ import (
 
 	"github.com/ifbind/ifbind/internal/testnet"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // upWithAddr brings l and its peer up and gives l a documentation address,
@@ -50,7 +49,7 @@ func dialIn(t testing.TB, ns *testnet.NS, d *Dialer) (int, error) {
 		return 0, err
 	}
 	defer c.Close()
-	return boundTo(t, c.(*net.UDPConn)), nil
+	return boundIndexOf(t, c.(*net.UDPConn)), nil
 }
 
 // TestBindingsDeleteRecreate deletes a link and creates another under the
@@ -174,8 +173,7 @@ func TestFollowRenameWhileDialing(t *testing.T) {
 				continue
 			}
 			rc, _ := pc.(*net.UDPConn).SyscallConn()
-			var got int
-			rc.Control(func(fd uintptr) { got, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX) })
+			got, _ := readBound(rc) // 0 on error: reported below
 			pc.Close()
 			if got != ia && got != ib {
 				select {
@@ -301,7 +299,7 @@ func TestBindingTraffic(t *testing.T) {
 		t.Fatalf("failed to listen: %v", err)
 	}
 	defer pc.Close()
-	if got := boundTo(t, pc.(*net.UDPConn)); got != tp.B.Index {
+	if got := boundIndexOf(t, pc.(*net.UDPConn)); got != tp.B.Index {
 		t.Fatalf("listener bound to %d, want %d", got, tp.B.Index)
 	}
 	send := func(s *testnet.Side, msg string) {
@@ -370,7 +368,7 @@ func TestBindingWithIndexFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if got := boundTo(t, c.(*net.UDPConn)); got != lo.Index {
+	if got := boundIndexOf(t, c.(*net.UDPConn)); got != lo.Index {
 		t.Errorf("NetDialer with follow lo: bound to %d, want %d", got, lo.Index)
 	}
 	pc, err := (&ListenConfig{Binding: b}).NetListenConfig().ListenPacket(ctx, "udp4", "127.0.0.1:0")
@@ -378,7 +376,7 @@ func TestBindingWithIndexFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	if got := boundTo(t, pc.(*net.UDPConn)); got != lo.Index {
+	if got := boundIndexOf(t, pc.(*net.UDPConn)); got != lo.Index {
 		t.Errorf("NetListenConfig with follow lo: bound to %d, want %d", got, lo.Index)
 	}
 	// A follow of a name no link has fails closed and names the name.
@@ -411,7 +409,7 @@ func TestBindingRunsCallerHooks(t *testing.T) {
 		for _, fail := range []bool{false, true} {
 			var seen int
 			check := func(c syscall.RawConn) error {
-				c.Control(func(fd uintptr) { seen, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX) })
+				seen, _ = readBound(c)
 				if fail {
 					return errHook
 				}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -17,22 +18,32 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// readBound reads back, from the kernel, the index the socket behind c is
+// bound to (0 for none).
+func readBound(c syscall.RawConn) (int, error) {
+	var index int
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		index, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX)
+	}); err != nil {
+		return 0, err
+	}
+	if serr != nil {
+		return 0, os.NewSyscallError("getsockopt", serr)
+	}
+	return index, nil
+}
+
 // boundIndexOf reads back the index c's socket is bound to.
-func boundIndexOf(t *testing.T, c syscall.Conn) int {
+func boundIndexOf(t testing.TB, c syscall.Conn) int {
 	t.Helper()
 	rc, err := c.SyscallConn()
 	if err != nil {
 		t.Fatalf("failed to get the raw conn: %v", err)
 	}
-	var index int
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		index, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX)
-	}); err != nil {
-		t.Fatalf("failed to control the raw conn: %v", err)
-	}
-	if serr != nil {
-		t.Fatalf("failed to read SO_BINDTOIFINDEX: %v", serr)
+	index, err := readBound(rc)
+	if err != nil {
+		t.Fatalf("failed to read SO_BINDTOIFINDEX: %v", err)
 	}
 	return index
 }
@@ -369,12 +380,9 @@ func TestControlChaining(t *testing.T) {
 }
 
 func rawBoundIndex(t *testing.T, c syscall.RawConn) int {
-	var index int
-	var serr error
-	if err := c.Control(func(fd uintptr) {
-		index, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX)
-	}); err != nil || serr != nil {
-		t.Errorf("failed to read the binding back: %v, %v", err, serr)
+	index, err := readBound(c)
+	if err != nil {
+		t.Errorf("failed to read the binding back: %v", err)
 	}
 	return index
 }

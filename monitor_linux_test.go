@@ -14,7 +14,6 @@ import (
 	"github.com/ifbind/ifbind/internal/testnet"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 )
 
 // linkNS makes a namespace for a test's links and a netlink handle in it.
@@ -100,27 +99,6 @@ func lacksName(name string) func(*snapshot) bool {
 	return func(s *snapshot) bool { return s.byName[name] == nil }
 }
 
-// boundTo returns the index the socket behind c is bound to, read back from
-// the kernel.
-func boundTo(t testing.TB, c syscall.Conn) int {
-	t.Helper()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatalf("failed to get the raw conn: %v", err)
-	}
-	var index int
-	var gerr error
-	if err := rc.Control(func(fd uintptr) {
-		index, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX)
-	}); err != nil {
-		t.Fatalf("failed to reach the socket: %v", err)
-	}
-	if gerr != nil {
-		t.Fatalf("failed to read SO_BINDTOIFINDEX: %v", gerr)
-	}
-	return index
-}
-
 // listenIn makes a UDP socket in ns through lc and returns the index it is
 // bound to, or the error of the listen.
 func listenIn(t testing.TB, ns *testnet.NS, lc *ListenConfig) (int, error) {
@@ -134,7 +112,7 @@ func listenIn(t testing.TB, ns *testnet.NS, lc *ListenConfig) (int, error) {
 		return 0, err
 	}
 	defer pc.Close()
-	return boundTo(t, pc.(*net.UDPConn)), nil
+	return boundIndexOf(t, pc.(*net.UDPConn)), nil
 }
 
 // canonical returns l with empty slices made nil, for comparisons.

@@ -76,17 +76,11 @@ func TestResolverTCPFallback(t *testing.T) {
 		bound := map[string]int{}
 		d := &Dialer{Index: s.Index}
 		d.Control = func(network, _ string, c syscall.RawConn) error {
-			var idx int
-			var serr error
-			if err := c.Control(func(fd uintptr) {
-				idx, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX)
-			}); err != nil {
-				return err
-			}
+			idx, err := readBound(c)
 			mu.Lock()
 			bound[network] = idx
 			mu.Unlock()
-			return serr
+			return err
 		}
 		r, err := NewResolver(d, testnet.PeerV4.String())
 		if err != nil {

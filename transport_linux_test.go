@@ -319,15 +319,9 @@ func TestNewTransportHappyEyeballs(t *testing.T) {
 		fallbackNet, primaryFamily = "tcp6", unix.AF_INET
 	}
 	d.ControlContext = func(_ context.Context, network, _ string, c syscall.RawConn) error {
-		var idx int
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			idx, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX)
-		}); err != nil {
+		idx, err := readBound(c)
+		if err != nil {
 			return err
-		}
-		if serr != nil {
-			return serr
 		}
 		pending := false
 		if network == fallbackNet {
