@@ -1,10 +1,7 @@
 package ifbind
 
 import (
-	"context"
 	"strconv"
-	"sync/atomic"
-	"syscall"
 )
 
 // A Binding chooses, for each socket a Dialer or ListenConfig makes, the
@@ -37,9 +34,15 @@ type Binding interface {
 	// (index 3)".
 	String() string
 
-	// resolve returns the entry a socket made now binds to, or the error
-	// (a *bindError) it fails with.
-	resolve() (*linkEntry, error)
+	// target returns the interface the socket si describes is to be bound
+	// to, or the error (a *BindError) it fails with.
+	target(si sockInfo) (target, error)
+}
+
+// entryTarget is the target of a socket bound to the link of e, which a
+// Monitor's table vouches for.
+func entryTarget(e *linkEntry) target {
+	return target{index: e.link.Index, name: e.link.Name}
 }
 
 // Follow returns a Binding that binds every socket to the link whose name
@@ -65,9 +68,17 @@ func (f *follow) resolve() (*linkEntry, error) {
 		return e, nil
 	}
 	if s.err != nil {
-		return nil, &bindError{name: f.name, err: s.err}
+		return nil, &BindError{Name: f.name, Err: s.err}
 	}
-	return nil, &bindError{name: f.name, err: s.nameMiss("by that name", f.name)}
+	return nil, &BindError{Name: f.name, Err: s.nameMiss("by that name", f.name)}
+}
+
+func (f *follow) target(sockInfo) (target, error) {
+	e, err := f.resolve()
+	if err != nil {
+		return target{}, err
+	}
+	return entryTarget(e), nil
 }
 
 func (f *follow) Link() (Link, error) {
@@ -114,9 +125,17 @@ func (p *pin) resolve() (*linkEntry, error) {
 		return e, nil
 	}
 	if s.err != nil {
-		return nil, &bindError{index: p.index, name: p.name, err: s.err}
+		return nil, &BindError{Index: p.index, Name: p.name, Err: s.err}
 	}
-	return nil, &bindError{index: p.index, name: p.name, err: linkGoneError{}}
+	return nil, &BindError{Index: p.index, Name: p.name, Err: linkGoneError{}}
+}
+
+func (p *pin) target(sockInfo) (target, error) {
+	e, err := p.resolve()
+	if err != nil {
+		return target{}, err
+	}
+	return entryTarget(e), nil
 }
 
 func (p *pin) Link() (Link, error) {
@@ -129,46 +148,4 @@ func (p *pin) Link() (Link, error) {
 
 func (p *pin) String() string {
 	return "pin " + p.name + " (index " + strconv.Itoa(p.index) + ")"
-}
-
-// bindingDialHook is dialHook for a Binding: it resolves b once per socket
-// and records the index in last (when not nil), for dialError.
-func bindingDialHook(b Binding, last *atomic.Int64, ctl ctlFunc, ctlCtx ctlContextFunc) ctlContextFunc {
-	return func(ctx context.Context, network, address string, c syscall.RawConn) error {
-		if !isUnixNetwork(network) {
-			e, err := b.resolve()
-			if err != nil {
-				return err
-			}
-			if last != nil {
-				last.Store(int64(e.link.Index))
-			}
-			if err := bindRawConn(c, network, e.link.Index, false); err != nil {
-				return err
-			}
-		}
-		return callerHook(ctx, network, address, c, ctl, ctlCtx)
-	}
-}
-
-// bindingListenHook is listenHook for a Binding. It does not ask the kernel
-// whether the link exists, as listenHook does: the monitor's table just said
-// so, and a check would only narrow, not close, the window in which the
-// link may vanish.
-func bindingListenHook(b Binding, ctl ctlFunc) ctlFunc {
-	return func(network, address string, c syscall.RawConn) error {
-		if !isUnixNetwork(network) {
-			e, err := b.resolve()
-			if err != nil {
-				return err
-			}
-			if err := bindRawConn(c, network, e.link.Index, false); err != nil {
-				return err
-			}
-		}
-		if ctl != nil {
-			return ctl(network, address, c)
-		}
-		return nil
-	}
 }

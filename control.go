@@ -2,6 +2,7 @@ package ifbind
 
 import (
 	"context"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -32,7 +33,7 @@ func BindRawConn(c syscall.RawConn, index int) error {
 	if err := invalidIndex(index); err != nil {
 		return err
 	}
-	return bindRawConn(c, "", index, true)
+	return bindRawConn(c, target{index: index, check: true})
 }
 
 // isUnixNetwork reports whether network names a Unix domain socket, which
@@ -45,75 +46,114 @@ func isUnixNetwork(network string) bool {
 	return false
 }
 
-// callerHook runs the caller's ControlContext or, when that is nil, its
-// Control, as net.Dialer does.
-func callerHook(ctx context.Context, network, address string, c syscall.RawConn, ctl ctlFunc, ctlCtx ctlContextFunc) error {
-	if ctlCtx != nil {
-		return ctlCtx(ctx, network, address, c)
+// A target is the interface one socket is to be bound to, as a binder
+// decided it.
+type target struct {
+	index int
+	name  string // the name it has, when the decider knows it; for errors
+	// check asks the kernel whether index names an interface after binding
+	// (listens by a bare Index: the kernel lets an IPv4 socket bind to a
+	// missing index, and it then hears nothing). A Monitor's table vouches
+	// for the links it hands out.
+	check bool
+}
+
+// A sockInfo is what a Control hook knows of the socket it is called for.
+type sockInfo struct {
+	network string // as Control receives it: "tcp4", "udp6", "ip4:icmp"...
+	address string // the remote address of a dial, the local one of a listen
+	listen  bool
+}
+
+// A binder decides the interface of every socket a Dialer or ListenConfig
+// makes, binds the socket to it, then runs the caller's own hook. It is the
+// one place where Index and Binding are read: every hook, multicast pin and
+// error uses what it decided.
+type binder struct {
+	index  int     // a fixed index, when b is nil
+	b      Binding // chooses per socket, when not nil
+	listen bool
+	err    error // when not nil, every socket but a Unix one fails with it
+
+	ctl    ctlFunc
+	ctlCtx ctlContextFunc
+
+	// bound, when not nil, receives the index of each socket bound, so that
+	// a dial error or a multicast pin can name what was bound.
+	bound *int64
+}
+
+// newBinder returns the binder of a Dialer (listen false) or ListenConfig
+// with the given Index and Binding. A binder that cannot bind has err set,
+// and newBinder returns that error too, for callers that fail before making
+// any socket.
+func newBinder(index int, b Binding, listen bool, ctl ctlFunc, ctlCtx ctlContextFunc) (binder, error) {
+	bd := binder{index: index, b: b, listen: listen, ctl: ctl, ctlCtx: ctlCtx}
+	switch {
+	case listen && !bindsReceive:
+		bd.err = &BindError{Index: index, Err: errListenSendOnly}
+	case b == nil:
+		bd.err = invalidIndex(index)
+	case index != 0:
+		bd.err = &BindError{Index: index, Err: errBothSet}
 	}
-	if ctl != nil {
-		return ctl(network, address, c)
+	return bd, bd.err
+}
+
+// fixed returns the index every socket of bd binds to, or 0 when a Binding
+// decides per socket.
+func (bd *binder) fixed() int {
+	if bd.b != nil {
+		return 0
+	}
+	return bd.index
+}
+
+// decide returns the interface a socket of bd is bound to.
+func (bd *binder) decide(si sockInfo) (target, error) {
+	if bd.b != nil {
+		return bd.b.target(si)
+	}
+	return target{index: bd.index, check: bd.listen}, nil
+}
+
+// control binds c, then runs the caller's hook. Unix domain sockets reach no
+// interface and are left to the caller's hook.
+func (bd binder) control(ctx context.Context, si sockInfo, c syscall.RawConn) error {
+	if !isUnixNetwork(si.network) {
+		if bd.err != nil {
+			return bd.err
+		}
+		t, err := bd.decide(si)
+		if err != nil {
+			return err
+		}
+		if bd.bound != nil {
+			atomic.StoreInt64(bd.bound, int64(t.index))
+		}
+		if err := bindRawConn(c, t); err != nil {
+			return err
+		}
+	}
+	if bd.ctlCtx != nil {
+		return bd.ctlCtx(ctx, si.network, si.address, c)
+	}
+	if bd.ctl != nil {
+		return bd.ctl(si.network, si.address, c)
 	}
 	return nil
 }
 
-// dialHook returns a ControlContext for a net.Dialer that binds every
-// socket to index, which must be valid, then runs the caller's hook. A
-// failed binding aborts the socket before the caller's hook runs, and so
-// does an error of the caller's hook.
-func dialHook(index int, ctl ctlFunc, ctlCtx ctlContextFunc) ctlContextFunc {
+// dialHook returns bd as a net.Dialer's ControlContext.
+func (bd binder) dialHook() ctlContextFunc {
 	return func(ctx context.Context, network, address string, c syscall.RawConn) error {
-		if !isUnixNetwork(network) {
-			// A dial needs no check that the interface exists: the
-			// kernel routes no packet through a missing one, and
-			// dialError names the cause when connect fails.
-			if err := bindRawConn(c, network, index, false); err != nil {
-				return err
-			}
-		}
-		return callerHook(ctx, network, address, c, ctl, ctlCtx)
+		return bd.control(ctx, sockInfo{network: network, address: address}, c)
 	}
 }
 
-// failDialHook returns a ControlContext that fails every socket with err,
-// but for Unix domain sockets, which reach no interface and are left to the
-// caller's hook, as Dialer.DialContext leaves them.
-func failDialHook(err error, ctl ctlFunc, ctlCtx ctlContextFunc) ctlContextFunc {
-	return func(ctx context.Context, network, address string, c syscall.RawConn) error {
-		if !isUnixNetwork(network) {
-			return err
-		}
-		return callerHook(ctx, network, address, c, ctl, ctlCtx)
-	}
-}
-
-// listenHook returns a Control for a net.ListenConfig that binds every
-// socket to index, which must be valid, and checks that the interface
-// exists (the kernel lets an IPv4 socket bind to a missing index and then
-// receives nothing), then runs the caller's ctl.
-func listenHook(index int, ctl ctlFunc) ctlFunc {
+// listenHook returns bd as a net.ListenConfig's Control.
+func (bd binder) listenHook() ctlFunc {
 	return func(network, address string, c syscall.RawConn) error {
-		if !isUnixNetwork(network) {
-			if err := bindRawConn(c, network, index, true); err != nil {
-				return err
-			}
-		}
-		if ctl != nil {
-			return ctl(network, address, c)
-		}
-		return nil
-	}
-}
-
-// failListenHook is failDialHook for a net.ListenConfig.
-func failListenHook(err error, ctl ctlFunc) ctlFunc {
-	return func(network, address string, c syscall.RawConn) error {
-		if !isUnixNetwork(network) {
-			return err
-		}
-		if ctl != nil {
-			return ctl(network, address, c)
-		}
-		return nil
+		return bd.control(context.Background(), sockInfo{network: network, address: address, listen: true}, c)
 	}
 }

@@ -12,10 +12,10 @@ import (
 // receives through its interface only.
 const bindsReceive = true
 
-func bindRawConn(c syscall.RawConn, _ string, index int, _ bool) error {
+func bindRawConn(c syscall.RawConn, t target) error {
 	var err error
 	if cerr := c.Control(func(fd uintptr) {
-		err = bindFD(int(fd), index)
+		err = bindFD(int(fd), t.index)
 	}); cerr != nil {
 		return cerr
 	}
@@ -30,7 +30,7 @@ func bindRawConn(c syscall.RawConn, _ string, index int, _ bool) error {
 func bindFD(fd, index int) error {
 	sa, err := unix.Getsockname(fd)
 	if err != nil {
-		return &bindError{index: index, err: os.NewSyscallError("getsockname", err)}
+		return &BindError{Index: index, Err: os.NewSyscallError("getsockname", err)}
 	}
 	level, opt := unix.IPPROTO_IP, unix.IP_BOUND_IF
 	switch sa.(type) {
@@ -38,13 +38,13 @@ func bindFD(fd, index int) error {
 	case *unix.SockaddrInet6:
 		level, opt = unix.IPPROTO_IPV6, unix.IPV6_BOUND_IF
 	default:
-		return &bindError{index: index, err: unsupportedError("binding a socket that is not IPv4 or IPv6")}
+		return &BindError{Index: index, Err: unsupportedError("binding a socket that is not IPv4 or IPv6")}
 	}
 	if err := unix.SetsockoptInt(fd, level, opt, index); err != nil {
 		if err == unix.ENXIO {
-			return &bindError{index: index, err: syscall.ENODEV}
+			return &BindError{Index: index, Err: syscall.ENODEV}
 		}
-		return &bindError{index: index, err: os.NewSyscallError("setsockopt", err)}
+		return &BindError{Index: index, Err: os.NewSyscallError("setsockopt", err)}
 	}
 	return nil
 }

@@ -41,30 +41,32 @@ const bindsReceive = true
 // after an interface was renamed under it.
 const fallbackTries = 3
 
-func bindRawConn(c syscall.RawConn, _ string, index int, verify bool) error {
+func bindRawConn(c syscall.RawConn, t target) error {
 	var err error
 	if cerr := c.Control(func(fd uintptr) {
-		err = bindFD(int(fd), index, verify, &kernelOps)
+		err = bindFD(int(fd), t, &kernelOps)
 	}); cerr != nil {
 		return cerr
 	}
 	return err
 }
 
-// bindFD binds fd to index. With verify set it also makes sure that index
-// names an interface, which the kernel does not check for SO_BINDTOIFINDEX.
-func bindFD(fd, index int, verify bool, ops *sockOps) error {
+// bindFD binds fd to t.index. With t.check set it also makes sure that the
+// index names an interface, which the kernel does not check for
+// SO_BINDTOIFINDEX.
+func bindFD(fd int, t target, ops *sockOps) error {
+	index := t.index
 	err := ops.bindIndex(fd, index)
 	switch {
 	case err == nil:
-		if !verify {
+		if !t.check {
 			return nil
 		}
 		if err = ops.checkIndex(fd, index); err == nil {
 			return nil
 		}
 		if errors.Is(err, unix.ENODEV) {
-			return &bindError{index: index, err: syscall.ENODEV}
+			return &BindError{Index: index, Err: syscall.ENODEV}
 		}
 		err = os.NewSyscallError("ioctl", err)
 	case err == unix.ENOPROTOOPT:
@@ -75,8 +77,11 @@ func bindFD(fd, index int, verify bool, ops *sockOps) error {
 	default:
 		err = os.NewSyscallError("setsockopt", err)
 	}
-	name, _ := ops.indexName(fd, index)
-	return &bindError{index: index, name: name, err: err}
+	name := t.name
+	if name == "" {
+		name, _ = ops.indexName(fd, index)
+	}
+	return &BindError{Index: index, Name: name, Err: err}
 }
 
 // bindByName binds fd with SO_BINDTODEVICE to the name index has, then reads
@@ -175,7 +180,7 @@ func dialError(err error, index int) error {
 		return err
 	}
 	e := *oe
-	e.Err = &bindError{index: index, err: syscall.ENODEV}
+	e.Err = &BindError{Index: index, Err: syscall.ENODEV}
 	return &e
 }
 

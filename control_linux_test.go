@@ -86,7 +86,7 @@ func udpSocket(t *testing.T) int {
 func TestFallbackBindsByName(t *testing.T) {
 	x, _ := dormantPair(t)
 	fd := udpSocket(t)
-	if err := bindFD(fd, x, true, oldKernel(func(int) {})); err != nil {
+	if err := bindFD(fd, target{index: x, check: true}, oldKernel(func(int) {})); err != nil {
 		t.Fatalf("failed to bind by name: %v", err)
 	}
 	if got, _ := boundIndex(fd); got != x {
@@ -101,7 +101,7 @@ func TestFallbackCatchesRename(t *testing.T) {
 	x, y := dormantPair(t)
 	fd := udpSocket(t)
 	tries := 0
-	err := bindFD(fd, x, true, oldKernel(func(attempt int) {
+	err := bindFD(fd, target{index: x, check: true}, oldKernel(func(attempt int) {
 		tries++
 		if attempt == 0 {
 			swapNames(t, x, y)
@@ -123,13 +123,13 @@ func TestFallbackCatchesRename(t *testing.T) {
 func TestFallbackGivesUp(t *testing.T) {
 	x, y := dormantPair(t)
 	fd := udpSocket(t)
-	err := bindFD(fd, x, true, oldKernel(func(int) { swapNames(t, x, y) }))
+	err := bindFD(fd, target{index: x, check: true}, oldKernel(func(int) { swapNames(t, x, y) }))
 	if !errors.Is(err, syscall.EAGAIN) {
 		t.Fatalf("got %v, want an error for which errors.Is(err, EAGAIN)", err)
 	}
-	var be *bindError
-	if !errors.As(err, &be) || be.index != x {
-		t.Errorf("got %#v, want a *bindError for index %d", err, x)
+	var be *BindError
+	if !errors.As(err, &be) || be.Index != x {
+		t.Errorf("got %#v, want a *BindError for index %d", err, x)
 	}
 	if !strings.HasPrefix(err.Error(), "ifbind: interface ") {
 		t.Errorf("got %q, want it to name the interface", err)
@@ -140,7 +140,7 @@ func TestFallbackMissingInterface(t *testing.T) {
 	testnet.Require(t)
 	missing := deadIndex(t)
 	fd := udpSocket(t)
-	err := bindFD(fd, missing, true, oldKernel(func(int) {}))
+	err := bindFD(fd, target{index: missing, check: true}, oldKernel(func(int) {}))
 	if !errors.Is(err, syscall.ENODEV) {
 		t.Fatalf("got %v, want ENODEV", err)
 	}

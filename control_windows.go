@@ -24,10 +24,10 @@ const bindsReceive = false
 
 // bindRawConn binds what the socket sends with IPV6_UNICAST_IF and, for an
 // IPv4 socket or a dual-stack IPv6 one, IP_UNICAST_IF.
-func bindRawConn(c syscall.RawConn, _ string, index int, _ bool) error {
+func bindRawConn(c syscall.RawConn, t target) error {
 	var err error
 	if cerr := c.Control(func(fd uintptr) {
-		err = bindHandle(windows.Handle(fd), index)
+		err = bindHandle(windows.Handle(fd), t.index)
 	}); cerr != nil {
 		return cerr
 	}
@@ -41,21 +41,21 @@ func bindHandle(h windows.Handle, index int) error {
 	var info windows.WSAProtocolInfo
 	size := int32(unsafe.Sizeof(info))
 	if err := windows.Getsockopt(h, windows.SOL_SOCKET, soProtocolInfoW, (*byte)(unsafe.Pointer(&info)), &size); err != nil {
-		return &bindError{index: index, err: os.NewSyscallError("getsockopt", err)}
+		return &BindError{Index: index, Err: os.NewSyscallError("getsockopt", err)}
 	}
 	switch info.AddressFamily {
 	case windows.AF_INET:
 		return bindIPv4(h, index)
 	case windows.AF_INET6:
 	default:
-		return &bindError{index: index, err: unsupportedError("binding a socket that is not IPv4 or IPv6")}
+		return &BindError{Index: index, Err: unsupportedError("binding a socket that is not IPv4 or IPv6")}
 	}
 	if err := windows.SetsockoptInt(h, windows.IPPROTO_IPV6, ipv6UnicastIf, index); err != nil {
-		return &bindError{index: index, err: os.NewSyscallError("setsockopt", err)}
+		return &BindError{Index: index, Err: os.NewSyscallError("setsockopt", err)}
 	}
 	only, err := windows.GetsockoptInt(h, windows.IPPROTO_IPV6, windows.IPV6_V6ONLY)
 	if err != nil {
-		return &bindError{index: index, err: os.NewSyscallError("getsockopt", err)}
+		return &BindError{Index: index, Err: os.NewSyscallError("getsockopt", err)}
 	}
 	if only != 0 {
 		return nil
@@ -68,7 +68,7 @@ func bindIPv4(h windows.Handle, index int) error {
 	var b [4]byte
 	binary.BigEndian.PutUint32(b[:], uint32(index))
 	if err := windows.Setsockopt(h, windows.IPPROTO_IP, ipUnicastIf, &b[0], int32(len(b))); err != nil {
-		return &bindError{index: index, err: os.NewSyscallError("setsockopt", err)}
+		return &BindError{Index: index, Err: os.NewSyscallError("setsockopt", err)}
 	}
 	return nil
 }

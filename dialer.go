@@ -42,72 +42,59 @@ type Dialer struct {
 }
 
 // NetDialer returns a copy of the embedded net.Dialer whose ControlContext
-// binds every socket to d.Index before running d's own Control or
-// ControlContext, for APIs that take a *net.Dialer, such as
-// tls.Dialer.NetDialer and tls.DialWithDialer. Later changes to d do not
-// affect the copy.
+// binds every socket to d.Index, or to the link d.Binding chooses, before
+// running d's own Control or ControlContext, for APIs that take a
+// *net.Dialer, such as tls.Dialer.NetDialer and tls.DialWithDialer. Later
+// changes to d do not affect the copy. A d that cannot bind (Index 0, both
+// fields set) gives a copy whose every dial fails.
 //
 // Errors from a dial through the copy are those of net.Dialer: when the
 // interface has gone, they say "no such device" (IPv4) or "network is
 // unreachable" (IPv6), where d's own methods say which interface is missing.
-//
-// With Binding set, the copy resolves it for each socket, as d does.
 func (d *Dialer) NetDialer() *net.Dialer {
+	bd, _ := newBinder(d.Index, d.Binding, false, d.Control, d.ControlContext)
 	nd := d.Dialer
 	nd.Control = nil
-	hook, _, err := d.hook(false)
-	if err != nil {
-		hook = failDialHook(err, d.Control, d.ControlContext)
-	}
-	nd.ControlContext = hook
+	nd.ControlContext = bd.dialHook()
 	return &nd
 }
 
-// hook returns the ControlContext that binds d's sockets, or the error of a
-// dial that cannot bind. With a Binding and track set, last receives the
-// index each socket was bound to, for dialError.
-func (d *Dialer) hook(track bool) (hook ctlContextFunc, last *atomic.Int64, err error) {
-	if d.Binding == nil {
-		if err := invalidIndex(d.Index); err != nil {
-			return nil, nil, err
-		}
-		return dialHook(d.Index, d.Control, d.ControlContext), nil, nil
-	}
-	if d.Index != 0 {
-		return nil, nil, &bindError{index: d.Index, err: errBothSet}
-	}
-	if track {
-		last = new(atomic.Int64)
-	}
-	return bindingDialHook(d.Binding, last, d.Control, d.ControlContext), last, nil
-}
-
-// bound returns a copy of d.Dialer that binds its sockets, and the index
-// they bind to (0 with a Binding, whose index each socket records in last),
-// or the error of a dial that cannot bind, before any socket exists.
-func (d *Dialer) bound(network string) (nd net.Dialer, index int, last *atomic.Int64, err error) {
-	hook, last, err := d.hook(true)
+// prepare returns a copy of d.Dialer whose sockets are bound, and the binder
+// that binds them, or the error of a dial that cannot bind, before any
+// socket exists.
+func (d *Dialer) prepare(network string) (net.Dialer, binder, error) {
+	bd, err := newBinder(d.Index, d.Binding, false, d.Control, d.ControlContext)
 	if err != nil {
-		return nd, 0, nil, &net.OpError{Op: "dial", Net: network, Err: err}
+		return net.Dialer{}, bd, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
-	nd = d.Dialer
+	if bd.b != nil {
+		bd.bound = new(int64) // each socket's index, for dialError
+	}
+	nd := d.Dialer
 	nd.Control = nil
-	nd.ControlContext = hook
-	if d.Binding == nil {
-		index = d.Index
-	}
-	return nd, index, last, nil
+	nd.ControlContext = bd.dialHook()
+	return nd, bd, nil
 }
 
-// failed returns the error of a dial through a socket bound to index, or,
-// with a Binding, to the index last recorded.
-func failed(err error, index int, last *atomic.Int64) error {
-	if last != nil {
-		if index = int(last.Load()); index == 0 {
-			return err // failed before any socket was bound
-		}
+// dial is the body of every Dial method: it makes the bound copy of d's
+// net.Dialer, dials through it with do, and names the cause of a failure.
+func dial[C any](d *Dialer, network string, do func(nd *net.Dialer) (C, error)) (C, error) {
+	nd, bd, err := d.prepare(network)
+	if err != nil {
+		var zero C
+		return zero, err
 	}
-	return dialError(err, index)
+	c, err := do(&nd)
+	if err != nil {
+		index := bd.fixed()
+		if bd.bound != nil {
+			if index = int(atomic.LoadInt64(bd.bound)); index == 0 {
+				return c, err // failed before any socket was bound
+			}
+		}
+		return c, dialError(err, index)
+	}
+	return c, nil
 }
 
 // Dial is DialContext with the background context.
@@ -128,60 +115,36 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	if isUnixNetwork(network) {
 		return d.Dialer.DialContext(ctx, network, address)
 	}
-	nd, index, last, err := d.bound(network)
-	if err != nil {
-		return nil, err
-	}
-	c, err := nd.DialContext(ctx, network, address)
-	if err != nil {
-		return nil, failed(err, index, last)
-	}
-	return c, nil
+	return dial(d, network, func(nd *net.Dialer) (net.Conn, error) {
+		return nd.DialContext(ctx, network, address)
+	})
 }
 
 // DialTCP is net.Dialer's DialTCP through a socket bound to d.Index, or to
 // the link d.Binding chooses. ctx bounds the connect; it does not affect the
 // connection once made.
 func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.TCPConn, error) {
-	nd, index, last, err := d.bound(network)
-	if err != nil {
-		return nil, err
-	}
-	c, err := nd.DialTCP(ctx, network, laddr, raddr)
-	if err != nil {
-		return nil, failed(err, index, last)
-	}
-	return c, nil
+	return dial(d, network, func(nd *net.Dialer) (*net.TCPConn, error) {
+		return nd.DialTCP(ctx, network, laddr, raddr)
+	})
 }
 
 // DialUDP is net.Dialer's DialUDP through a socket bound to d.Index, or to
 // the link d.Binding chooses. ctx bounds the making of the socket; it does
 // not affect the conn once made.
 func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.UDPConn, error) {
-	nd, index, last, err := d.bound(network)
-	if err != nil {
-		return nil, err
-	}
-	c, err := nd.DialUDP(ctx, network, laddr, raddr)
-	if err != nil {
-		return nil, failed(err, index, last)
-	}
-	return c, nil
+	return dial(d, network, func(nd *net.Dialer) (*net.UDPConn, error) {
+		return nd.DialUDP(ctx, network, laddr, raddr)
+	})
 }
 
 // DialIP is net.Dialer's DialIP through a raw IP socket bound to d.Index,
 // or to the link d.Binding chooses. Raw sockets need CAP_NET_RAW. ctx bounds
 // the making of the socket; it does not affect the conn once made.
 func (d *Dialer) DialIP(ctx context.Context, network string, laddr, raddr netip.Addr) (*net.IPConn, error) {
-	nd, index, last, err := d.bound(network)
-	if err != nil {
-		return nil, err
-	}
-	c, err := nd.DialIP(ctx, network, laddr, raddr)
-	if err != nil {
-		return nil, failed(err, index, last)
-	}
-	return c, nil
+	return dial(d, network, func(nd *net.Dialer) (*net.IPConn, error) {
+		return nd.DialIP(ctx, network, laddr, raddr)
+	})
 }
 
 // DialUnix is net.Dialer's DialUnix, unchanged: a Unix domain socket never

@@ -283,13 +283,13 @@ func checkBindError(t *testing.T, err, want error, index int) {
 	if errors.As(oe.Err, &inner) {
 		t.Errorf("got %v: a *net.OpError inside a *net.OpError", err)
 	}
-	var be *bindError
+	var be *BindError
 	if !errors.As(err, &be) {
-		t.Errorf("got %v, want a *bindError inside", err)
+		t.Errorf("got %v, want a *BindError inside", err)
 		return
 	}
-	if be.index != index {
-		t.Errorf("got index %d in %v, want %d", be.index, err, index)
+	if be.Index != index {
+		t.Errorf("got index %d in %v, want %d", be.Index, err, index)
 	}
 }
 

@@ -66,53 +66,56 @@ var errListenSendOnly error = unsupportedError("listening on one interface (the 
 // both Index and Binding set.
 var errBothSet = fmt.Errorf("both Index and Binding are set: set one (%w)", syscall.EINVAL)
 
-// A bindError reports that a socket could not be bound to an interface. It
-// names the interface by index and, when one could be found, by the name the
-// index had when the error was made. It unwraps to its cause, so that
-// errors.Is(err, syscall.ENODEV) and the like hold.
-type bindError struct {
-	index int
-	name  string // "" when the index named no interface, or was not looked up
-	err   error
+// A BindError reports that a socket could not be bound to an interface,
+// or that a Dialer or ListenConfig has no interface it may bind to. It names
+// the interface by index and, when one could be found, by the name the index
+// had when the error was made. It unwraps to its cause, so that
+// errors.Is(err, syscall.ENODEV), errors.Is(err, ErrLinkGone) and the like
+// hold. Dial and listen errors carry it inside a *net.OpError: find it with
+// errors.As.
+type BindError struct {
+	Index int    // the interface's index; 0 when none was chosen
+	Name  string // the name it had, "" when unknown or when it named none
+	Err   error  // the cause
 }
 
-func (e *bindError) Error() string {
-	if e.index == 0 && e.name == "" {
-		return "ifbind: " + e.err.Error()
+func (e *BindError) Error() string {
+	if e.Index == 0 && e.Name == "" {
+		return "ifbind: " + e.Err.Error()
 	}
 	s := "ifbind: interface "
 	switch {
-	case e.index == 0:
+	case e.Index == 0:
 		// A name that resolved to no index, as a Follow binding has.
-		s += e.name
+		s += e.Name
 	default:
-		s += strconv.Itoa(e.index)
-		if e.name != "" {
-			s += " (" + e.name + ")"
+		s += strconv.Itoa(e.Index)
+		if e.Name != "" {
+			s += " (" + e.Name + ")"
 		}
 	}
-	s += ": " + e.err.Error()
-	if errors.Is(e.err, syscall.EPERM) {
+	s += ": " + e.Err.Error()
+	if errors.Is(e.Err, syscall.EPERM) {
 		s += " (binding a socket that is already bound needs CAP_NET_RAW; " +
 			"binding a fresh socket without it needs Linux 5.7 or newer)"
 	}
 	return s
 }
 
-func (e *bindError) Unwrap() error { return e.err }
+func (e *BindError) Unwrap() error { return e.Err }
 
 // invalidIndex returns the error for an index that cannot name an interface,
 // or nil for one that can.
 func invalidIndex(index int) error {
 	switch {
 	case index == 0:
-		return &bindError{index: 0, err: errNoIndex}
+		return &BindError{Index: 0, Err: errNoIndex}
 	case index < 0:
-		return &bindError{index: index, err: fmt.Errorf("negative interface index (%w)", syscall.EINVAL)}
+		return &BindError{Index: index, Err: fmt.Errorf("negative interface index (%w)", syscall.EINVAL)}
 	case index > math.MaxInt32:
 		// The kernel takes a 32-bit index: a larger one would be cut
 		// down to another interface's.
-		return &bindError{index: index, err: fmt.Errorf("interface index out of range (%w)", syscall.EINVAL)}
+		return &BindError{Index: index, Err: fmt.Errorf("interface index out of range (%w)", syscall.EINVAL)}
 	}
 	return nil
 }

@@ -13,14 +13,14 @@ import (
 
 func TestBindErrorMessages(t *testing.T) {
 	for _, tc := range []struct {
-		err  *bindError
+		err  *BindError
 		want string
 		is   error
 	}{
-		{invalidIndex(0).(*bindError), "ifbind: no interface to bind to: Index is 0", syscall.EINVAL},
-		{invalidIndex(-3).(*bindError), "ifbind: interface -3: negative interface index (invalid argument)", syscall.EINVAL},
-		{&bindError{index: 7, err: syscall.ENODEV}, "ifbind: interface 7: no such device", syscall.ENODEV},
-		{&bindError{index: 7, name: "wan0", err: os.NewSyscallError("setsockopt", syscall.EPERM)},
+		{invalidIndex(0).(*BindError), "ifbind: no interface to bind to: Index is 0", syscall.EINVAL},
+		{invalidIndex(-3).(*BindError), "ifbind: interface -3: negative interface index (invalid argument)", syscall.EINVAL},
+		{&BindError{Index: 7, Err: syscall.ENODEV}, "ifbind: interface 7: no such device", syscall.ENODEV},
+		{&BindError{Index: 7, Name: "wan0", Err: os.NewSyscallError("setsockopt", syscall.EPERM)},
 			"ifbind: interface 7 (wan0): setsockopt: operation not permitted (binding a socket that is already bound needs CAP_NET_RAW; binding a fresh socket without it needs Linux 5.7 or newer)",
 			syscall.EPERM},
 	} {
@@ -101,7 +101,7 @@ func TestLinkString(t *testing.T) {
 }
 
 func TestUnsupportedError(t *testing.T) {
-	err := &bindError{index: 3, err: unsupportedError("binding a socket to an interface")}
+	err := &BindError{Index: 3, Err: unsupportedError("binding a socket to an interface")}
 	for _, target := range []error{ErrUnsupported, errors.ErrUnsupported} {
 		if !errors.Is(err, target) {
 			t.Errorf("errors.Is(%v, %v) is false, want true", err, target)

@@ -35,36 +35,15 @@ type ListenConfig struct {
 }
 
 // NetListenConfig returns a copy of the embedded net.ListenConfig whose
-// Control binds every socket to lc.Index before running lc's own Control,
-// for APIs that take a *net.ListenConfig. Later changes to lc do not affect
-// the copy.
-//
-// With Binding set, the copy resolves it for each socket, as lc does.
+// Control binds every socket to lc.Index, or to the link lc.Binding
+// chooses, before running lc's own Control, for APIs that take a
+// *net.ListenConfig. Later changes to lc do not affect the copy. An lc that
+// cannot bind gives a copy whose every listen fails.
 func (lc *ListenConfig) NetListenConfig() *net.ListenConfig {
+	bd, _ := newBinder(lc.Index, lc.Binding, true, lc.Control, nil)
 	nlc := lc.ListenConfig
-	hook, err := lc.hook()
-	if err != nil {
-		hook = failListenHook(err, lc.Control)
-	}
-	nlc.Control = hook
+	nlc.Control = bd.listenHook()
 	return &nlc
-}
-
-// hook returns the Control that binds lc's sockets, or the error of a listen
-// that cannot bind.
-func (lc *ListenConfig) hook() (ctlFunc, error) {
-	switch {
-	case !bindsReceive:
-		return nil, &bindError{index: lc.Index, err: errListenSendOnly}
-	case lc.Binding == nil:
-		if err := invalidIndex(lc.Index); err != nil {
-			return nil, err
-		}
-		return listenHook(lc.Index, lc.Control), nil
-	case lc.Index != 0:
-		return nil, &bindError{index: lc.Index, err: errBothSet}
-	}
-	return bindingListenHook(lc.Binding, lc.Control), nil
 }
 
 // Listen announces on the local network address, as net.ListenConfig's
@@ -73,7 +52,7 @@ func (lc *ListenConfig) hook() (ctlFunc, error) {
 // interface. ctx is used while the listener is made; it does not affect the
 // listener once made. Unix networks are listened on without binding.
 func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (net.Listener, error) {
-	nlc, err := lc.bound("listen", network)
+	nlc, _, err := lc.prepare(network, false)
 	if err != nil {
 		return nil, err
 	}
@@ -86,24 +65,28 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 // it. ctx is used while the conn is made; it does not affect the conn once
 // made. Unix networks are listened on without binding.
 func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
-	nlc, err := lc.bound("listen", network)
+	nlc, _, err := lc.prepare(network, false)
 	if err != nil {
 		return nil, err
 	}
 	return nlc.ListenPacket(ctx, network, address)
 }
 
-// bound returns a copy of lc.ListenConfig that binds its sockets, or the
-// error of a listen that cannot bind, before any socket exists.
-func (lc *ListenConfig) bound(op, network string) (net.ListenConfig, error) {
+// prepare returns a copy of lc.ListenConfig that binds its sockets, and the
+// binder that binds them, or the error of a listen that cannot bind, before
+// any socket exists. With track set, the binder records the index it bound.
+func (lc *ListenConfig) prepare(network string, track bool) (net.ListenConfig, binder, error) {
 	nlc := lc.ListenConfig
 	if isUnixNetwork(network) {
-		return nlc, nil
+		return nlc, binder{}, nil
 	}
-	hook, err := lc.hook()
+	bd, err := newBinder(lc.Index, lc.Binding, true, lc.Control, nil)
 	if err != nil {
-		return nlc, &net.OpError{Op: op, Net: network, Err: err}
+		return nlc, bd, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
-	nlc.Control = hook
-	return nlc, nil
+	if track {
+		bd.bound = new(int64)
+	}
+	nlc.Control = bd.listenHook()
+	return nlc, bd, nil
 }

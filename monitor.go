@@ -68,8 +68,8 @@ func NewMonitor(ctx context.Context) (*Monitor, error) {
 // errors.Is(err, net.ErrClosed) holds. Close is idempotent and safe to call
 // concurrently; it returns nil.
 func (m *Monitor) Close() error {
-	if m.done == nil {
-		return nil // the zero Monitor never ran
+	if m == nil || m.done == nil {
+		return nil // the zero or nil Monitor never ran
 	}
 	m.stop(nil)
 	<-m.done
@@ -160,7 +160,15 @@ type snapshot struct {
 // closedSnapshot is what the zero Monitor has.
 var closedSnapshot = &snapshot{err: fmt.Errorf("link monitor not started (use NewMonitor): %w", net.ErrClosed)}
 
+// nilSnapshot is what a nil *Monitor has: a binding made from one (an
+// ignored NewMonitor error) fails every socket instead of panicking inside a
+// Control hook, where a Happy Eyeballs goroutine could not recover it.
+var nilSnapshot = &snapshot{err: fmt.Errorf("nil *Monitor (was the error of NewMonitor ignored?): %w", net.ErrClosed)}
+
 func (m *Monitor) load() *snapshot {
+	if m == nil {
+		return nilSnapshot
+	}
 	if s := m.snap.Load(); s != nil {
 		return s
 	}

@@ -317,7 +317,7 @@ func BenchmarkFollowResolve(b *testing.B) {
 		b.Run("mode="+mode, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := bd.resolve(); err != nil {
+				if _, err := bd.target(sockInfo{}); err != nil {
 					b.Fatal(err)
 				}
 			}

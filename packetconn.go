@@ -40,7 +40,7 @@ func (lc *ListenConfig) ListenUDP(ctx context.Context, network string, laddr net
 	default:
 		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
 	}
-	nlc, err := lc.bound("listen", network)
+	nlc, bd, err := lc.prepare(network, true)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +54,9 @@ func (lc *ListenConfig) ListenUDP(ctx context.Context, network string, laddr net
 	}
 	c := pc.(*net.UDPConn)
 	v4, v6 := udpFamilies(network, laddr.Addr())
-	if err := pinMulticast(c, lc.Index, v4, v6); err != nil {
+	// Pin multicast to the interface the socket was bound to, which a
+	// Binding chose: never to lc.Index, which is 0 with a Binding.
+	if err := pinMulticast(c, int(*bd.bound), v4, v6); err != nil {
 		c.Close()
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: c.LocalAddr(), Err: err}
 	}
@@ -82,12 +84,12 @@ func pinMulticast(c *net.UDPConn, index int, v4, v6 bool) error {
 	ifi := &net.Interface{Index: index}
 	if v6 {
 		if err := ipv6.NewPacketConn(c).SetMulticastInterface(ifi); err != nil {
-			return &bindError{index: index, err: fmt.Errorf("pinning IPv6 multicast egress: %w", err)}
+			return &BindError{Index: index, Err: fmt.Errorf("pinning IPv6 multicast egress: %w", err)}
 		}
 	}
 	if v4 {
 		if err := ipv4.NewPacketConn(c).SetMulticastInterface(ifi); err != nil {
-			return &bindError{index: index, err: fmt.Errorf("pinning IPv4 multicast egress: %w", err)}
+			return &BindError{Index: index, Err: fmt.Errorf("pinning IPv4 multicast egress: %w", err)}
 		}
 	}
 	return nil
@@ -160,7 +162,7 @@ func membership(c *net.UDPConn, index int, group netip.Addr, join bool) error {
 		}
 	}
 	if err != nil {
-		return &bindError{index: index, err: fmt.Errorf("%s multicast group %v: %w", op, group, err)}
+		return &BindError{Index: index, Err: fmt.Errorf("%s multicast group %v: %w", op, group, err)}
 	}
 	return nil
 }
@@ -278,13 +280,13 @@ func (lc *ListenConfig) ListenICMP(ctx context.Context, network string, laddr ne
 	}
 	switch network {
 	case "ip4:icmp", "ip4:1", "ip6:ipv6-icmp", "ip6:58":
-		nlc, err := lc.bound("listen", network)
+		nlc, _, err := lc.prepare(network, false)
 		if err != nil {
 			return nil, err
 		}
 		return nlc.ListenPacket(ctx, network, address)
 	case "udp4", "udp6":
-		nlc, err := lc.bound("listen", network)
+		nlc, _, err := lc.prepare(network, false)
 		if err != nil {
 			return nil, err
 		}

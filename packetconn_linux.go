@@ -73,10 +73,10 @@ func checkBound(c *net.UDPConn, index int) error {
 		return cerr
 	}
 	if err != nil {
-		return &bindError{index: index, err: os.NewSyscallError("getsockopt", err)}
+		return &BindError{Index: index, Err: os.NewSyscallError("getsockopt", err)}
 	}
 	if got != 0 && got != index {
-		return &bindError{index: index, err: fmt.Errorf("conn is bound to interface %d, not this one (%w)", got, syscall.EINVAL)}
+		return &BindError{Index: index, Err: fmt.Errorf("conn is bound to interface %d, not this one (%w)", got, syscall.EINVAL)}
 	}
 	return nil
 }

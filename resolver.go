@@ -100,13 +100,8 @@ func newResolver(d *Dialer, conf string, nameservers []string) (*net.Resolver, e
 	if d == nil {
 		d = &Dialer{} // fails below, as the zero Dialer does
 	}
-	switch {
-	case d.Binding == nil:
-		if err := invalidIndex(d.Index); err != nil {
-			return nil, err
-		}
-	case d.Index != 0:
-		return nil, &bindError{index: d.Index, err: errBothSet}
+	if _, err := newBinder(d.Index, d.Binding, false, nil, nil); err != nil {
+		return nil, err
 	}
 	source := ""
 	if len(nameservers) == 0 {
@@ -123,7 +118,7 @@ func newResolver(d *Dialer, conf string, nameservers []string) (*net.Resolver, e
 	for _, ns := range nameservers {
 		ap, err := parseNameserver(ns, d.Index)
 		if err != nil {
-			return nil, &bindError{index: d.Index, name: interfaceName(d.Index), err: fmt.Errorf("nameserver %q%s: %w", ns, source, err)}
+			return nil, &BindError{Index: d.Index, Name: interfaceName(d.Index), Err: fmt.Errorf("nameserver %q%s: %w", ns, source, err)}
 		}
 		s.addrs = append(s.addrs, ap.String())
 	}
