@@ -2,6 +2,9 @@ package ifbind
 
 import (
 	"context"
+	"net"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 )
@@ -81,6 +84,10 @@ type binder struct {
 	// bound, when not nil, receives the index of each socket bound, so that
 	// a dial error or a multicast pin can name what was bound.
 	bound *int64
+
+	// lzone is the zone of a Dialer's LocalAddr: the bind that follows
+	// Control would rebind the socket to the interface it names.
+	lzone string
 }
 
 // newBinder returns the binder of a Dialer (listen false) or ListenConfig
@@ -131,6 +138,16 @@ func (bd binder) control(ctx context.Context, si sockInfo, c syscall.RawConn) er
 		if bd.bound != nil {
 			atomic.StoreInt64(bd.bound, int64(t.index))
 		}
+		// A zone naming another interface would override the binding:
+		// in a listen's local address, a dial's local address (the
+		// kernel rebinds on bind) or a dial's remote one (refused by
+		// the kernel at connect; refused here with a clearer error).
+		if err := checkZone(zoneOf(si.address), t.index, t.name); err != nil {
+			return err
+		}
+		if err := checkZone(bd.lzone, t.index, t.name); err != nil {
+			return err
+		}
 		if err := bindRawConn(c, t); err != nil {
 			return err
 		}
@@ -157,3 +174,93 @@ func (bd binder) listenHook() ctlFunc {
 		return bd.control(context.Background(), sockInfo{network: network, address: address, listen: true}, c)
 	}
 }
+
+// zoneOf returns the zone of the host in address ("[fe80::1%eth0]:80",
+// "fe80::1%2"), or "" when it has none. It does not allocate.
+func zoneOf(address string) string {
+	i := strings.IndexByte(address, '%')
+	if i < 0 {
+		return ""
+	}
+	zone := address[i+1:]
+	if j := strings.IndexByte(zone, ']'); j >= 0 {
+		zone = zone[:j]
+	}
+	return zone
+}
+
+// addrZone returns the zone of a local address a caller set on a
+// net.Dialer, or "" when it has none.
+func addrZone(a net.Addr) string {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		if a != nil {
+			return a.Zone
+		}
+	case *net.UDPAddr:
+		if a != nil {
+			return a.Zone
+		}
+	case *net.IPAddr:
+		if a != nil {
+			return a.Zone
+		}
+	}
+	return ""
+}
+
+// checkZone refuses an IPv6 zone that names another interface than index,
+// the one a socket is (or is to be) bound to. The kernel lets a zone
+// override the binding: a datagram sent to fe80::1%B leaves through B, and
+// a bind to fe80::1%B rebinds the socket to B, both without an error. A
+// numeric zone is an index, as in net; a zone of 0 names none and is
+// allowed, as the kernel then uses the binding. name is the bound
+// interface's name, for the error, when known.
+func checkZone(zone string, index int, name string) error {
+	if err := zoneCause(zone, index); err != nil {
+		return &BindError{Index: index, Name: name, Err: err}
+	}
+	return nil
+}
+
+// zoneCause is checkZone's cause, without the BindError around it.
+func zoneCause(zone string, index int) error {
+	if zone == "" {
+		return nil
+	}
+	zi, err := strconv.Atoi(zone)
+	if err != nil {
+		l, lerr := LinkByName(zone)
+		if lerr != nil {
+			return &zoneError{zone: zone}
+		}
+		zi = l.Index
+	}
+	if zi == 0 || zi == index {
+		return nil
+	}
+	return &zoneError{zone: zone, index: zi}
+}
+
+// A zoneError says that an address's zone names another interface than
+// the one bound, or none. It unwraps to syscall.EINVAL.
+type zoneError struct {
+	zone  string
+	index int // the interface the zone names; 0 when it names none
+}
+
+func (e *zoneError) Error() string {
+	if e.index == 0 {
+		return "address zone %" + e.zone + " names no interface (" + syscall.EINVAL.Error() + ")"
+	}
+	other := "interface " + strconv.Itoa(e.index)
+	if e.zone != strconv.Itoa(e.index) {
+		other += " (" + e.zone + ")"
+	} else if l, err := LinkByIndex(e.index); err == nil {
+		other += " (" + l.Name + ")"
+	}
+	return "address zone %" + e.zone + " names " + other +
+		", not this one: the kernel would send through it (" + syscall.EINVAL.Error() + ")"
+}
+
+func (e *zoneError) Unwrap() error { return syscall.EINVAL }

@@ -70,6 +70,7 @@ func (d *Dialer) prepare(network string) (net.Dialer, binder, error) {
 	if bd.b != nil {
 		bd.bound = new(int64) // each socket's index, for dialError
 	}
+	bd.lzone = addrZone(d.LocalAddr)
 	nd := d.Dialer
 	nd.Control = nil
 	nd.ControlContext = bd.dialHook()

@@ -203,28 +203,36 @@ type Ingress struct {
 	// interface, a broadcast address or a multicast group. IPv4
 	// destinations are IPv4 addresses, on a dual-stack conn too.
 	Dst netip.Addr
+	// Local is the address a reply is sent from: Dst when that is a
+	// unicast address; for an IPv4 broadcast or group, the address of
+	// the interface the kernel names (ipi_spec_dst); for an IPv6 group,
+	// the zero Addr (the kernel chooses).
+	Local netip.Addr
 }
 
 // An IngressReader reads datagrams from a UDP conn together with their
-// Ingress, without allocating: for a program that shares one wildcard socket
-// across NICs and must tell, per datagram, which NIC and which destination
-// (unicast, broadcast, multicast) it came through, for example to answer
-// through the same NIC with a Dialer or a ListenConfig of that index.
+// Ingress, and answers them through the interface they came in on, without
+// allocating: for a program that shares one wildcard socket across NICs and
+// must tell, per datagram, which NIC and which destination (unicast,
+// broadcast, multicast) it came through.
 //
-// It is made by NewIngressReader and holds a buffer for control messages,
-// so it is not safe for concurrent use: give each reading goroutine its
-// own. Linux only; elsewhere NewIngressReader returns an error wrapping
+// It is made by NewIngressReader and holds buffers for control messages,
+// so it is not safe for concurrent use: give each goroutine its own. Linux
+// only; elsewhere NewIngressReader returns an error wrapping
 // ErrUnsupported.
 type IngressReader struct {
-	c   *net.UDPConn
-	oob []byte
+	c     *net.UDPConn
+	bound int // the interface c was bound to when the reader was made; 0 if none
+	v4    bool
+	oob   []byte
+	woob  []byte
 }
 
 // NewIngressReader asks the kernel to attach ingress information to every
 // datagram c receives from now on (IP_PKTINFO on an IPv4 conn,
 // IPV6_RECVPKTINFO on an IPv6 or dual-stack one, set through
 // golang.org/x/net/ipv4 and ipv6) and returns a reader of c. c may be bound
-// to an interface or not.
+// to an interface or not; the binding is read once, here, for Reply.
 func NewIngressReader(c *net.UDPConn) (*IngressReader, error) {
 	a, _ := c.LocalAddr().(*net.UDPAddr)
 	if a == nil {
@@ -233,16 +241,27 @@ func NewIngressReader(c *net.UDPConn) (*IngressReader, error) {
 	if !ingressSupported {
 		return nil, fmt.Errorf("ifbind: %w", unsupportedError("ingress information"))
 	}
+	v4 := len(a.IP) == net.IPv4len
 	var err error
-	if len(a.IP) == net.IPv4len {
+	if v4 {
 		err = ipv4.NewPacketConn(c).SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true)
-	} else {
-		err = ipv6.NewPacketConn(c).SetControlMessage(ipv6.FlagDst|ipv6.FlagInterface, true)
+	} else if err = ipv6.NewPacketConn(c).SetControlMessage(ipv6.FlagDst|ipv6.FlagInterface, true); err == nil {
+		// A dual-stack conn gets IP_PKTINFO too for its IPv4
+		// datagrams: only that one says which address to answer a
+		// broadcast from.
+		var only bool
+		if only, err = ipv6Only(c); err == nil && !only {
+			err = ipv4.NewPacketConn(c).SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ifbind: ingress information: %w", err)
 	}
-	return &IngressReader{c: c, oob: make([]byte, ingressOOBSize)}, nil
+	bound, err := boundOf(c)
+	if err != nil {
+		return nil, fmt.Errorf("ifbind: ingress information: %w", err)
+	}
+	return &IngressReader{c: c, bound: bound, v4: v4, oob: make([]byte, ingressOOBSize), woob: make([]byte, replyOOBSize)}, nil
 }
 
 // ReadFrom reads one datagram into b, as ReadFromUDPAddrPort does, and
@@ -256,20 +275,79 @@ func (r *IngressReader) ReadFrom(b []byte) (n int, from netip.AddrPort, in Ingre
 	return n, from, parseIngress(r.oob[:oobn]), nil
 }
 
+// Reply sends b to `to` through the interface in names, as an answer to a
+// datagram that ReadFrom returned with in: it sets the outgoing interface
+// to in.Index (IP_PKTINFO or IPV6_PKTINFO) and the source address to the
+// one the datagram was sent to, where that is a unicast address (for a
+// broadcast, the address the kernel names for replies; for a multicast
+// group, the kernel's choice). It does not allocate.
+//
+// Reply cannot send through another interface than the one in names, nor,
+// on a conn that was bound when the reader was made, through another
+// interface than the binding: it refuses, with a *BindError for which
+// errors.Is(err, syscall.EINVAL) holds, an in whose Index is 0 or is not
+// the binding, and a `to` whose zone names another interface. On a conn
+// bound to no interface it sends through in.Index. Deadlines are those of
+// the conn.
+func (r *IngressReader) Reply(b []byte, to netip.AddrPort, in Ingress) (int, error) {
+	if in.Index <= 0 || (r.bound != 0 && in.Index != r.bound) {
+		return 0, &BindError{Index: r.bound, Err: &ingressError{index: in.Index}}
+	}
+	if z := to.Addr().Zone(); z != "" {
+		if err := checkZone(z, in.Index, ""); err != nil {
+			return 0, err
+		}
+	}
+	oob := replyOOB(r.woob, to.Addr(), in)
+	n, _, err := r.c.WriteMsgUDPAddrPort(b, oob, to)
+	return n, err
+}
+
+// An ingressError says that Reply was asked to send through another
+// interface than the conn's binding, or through none.
+// With pktinfo set, it says that a control message named it.
+type ingressError struct {
+	index   int
+	pktinfo bool
+}
+
+func (e *ingressError) Error() string {
+	if e.pktinfo {
+		return "a control message (IP_PKTINFO or IPV6_PKTINFO) names interface " + strconv.Itoa(e.index) +
+			", not this one: the kernel would send through it (" + syscall.EINVAL.Error() + ")"
+	}
+	if e.index <= 0 {
+		return "reply: the ingress names no interface (" + syscall.EINVAL.Error() + ")"
+	}
+	return "reply: the datagram came in through interface " + strconv.Itoa(e.index) +
+		", not this one (" + syscall.EINVAL.Error() + ")"
+}
+
+func (e *ingressError) Unwrap() error { return syscall.EINVAL }
+
 // ListenICMP opens an ICMP packet conn bound to lc.Index, as `ping -I`
 // does, for sending echo requests and reading what comes back. laddr is the
 // local address; the zero value means any. network is one of:
 //
 //   - "ip4:icmp" or "ip4:1", "ip6:ipv6-icmp" or "ip6:58": a raw socket,
-//     which needs CAP_NET_RAW, made by the net package. The conn is a
-//     *net.IPConn; it reads every ICMP message that arrives through the
-//     interface, without the IPv4 header.
+//     which needs CAP_NET_RAW, made by the net package. The conn has the
+//     methods of *net.IPConn (it embeds one); it reads every ICMP message
+//     that arrives through the interface, without the IPv4 header.
 //   - "udp4" or "udp6": an unprivileged ICMP ("ping") socket of Linux,
 //     which needs the caller's group in sysctl net.ipv4.ping_group_range
-//     (for both families); a refusal unwraps to syscall.EACCES. The conn is
-//     a *net.UDPConn that writes to and reads from *net.UDPAddr (the port
-//     is not used); the kernel sets the echo identifier and delivers only
-//     the replies to it. Elsewhere these fail with ErrUnsupported.
+//     (for both families); a refusal unwraps to syscall.EACCES. The conn
+//     has the methods of *net.UDPConn (it embeds one) and writes to and
+//     reads from *net.UDPAddr (the port is not used); the kernel sets the
+//     echo identifier and delivers only the replies to it. Elsewhere these
+//     fail with ErrUnsupported.
+//
+// The conn's write methods refuse, with a *BindError for which
+// errors.Is(err, syscall.EINVAL) holds, an address whose zone names
+// another interface, and control messages (IP_PKTINFO, IPV6_PKTINFO) that
+// name one: the kernel would send through it. What is sent through the
+// conn's SyscallConn, as golang.org/x/net/ipv4 and ipv6 do with a
+// ControlMessage, is not seen. A zone in laddr that names another
+// interface is refused in the same way.
 //
 // Messages are built and parsed with golang.org/x/net/icmp. ctx is used
 // while the conn is made; it does not affect the conn once made.
@@ -280,13 +358,17 @@ func (lc *ListenConfig) ListenICMP(ctx context.Context, network string, laddr ne
 	}
 	switch network {
 	case "ip4:icmp", "ip4:1", "ip6:ipv6-icmp", "ip6:58":
-		nlc, _, err := lc.prepare(network, false)
+		nlc, bd, err := lc.prepare(network, true)
 		if err != nil {
 			return nil, err
 		}
-		return nlc.ListenPacket(ctx, network, address)
+		pc, err := nlc.ListenPacket(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		return &icmpIPConn{IPConn: pc.(*net.IPConn), index: int(*bd.bound)}, nil
 	case "udp4", "udp6":
-		nlc, _, err := lc.prepare(network, false)
+		nlc, bd, err := lc.prepare(network, true)
 		if err != nil {
 			return nil, err
 		}
@@ -300,9 +382,122 @@ func (lc *ListenConfig) ListenICMP(ctx context.Context, network string, laddr ne
 		if err != nil {
 			return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 		}
-		return c, nil
+		return &icmpUDPConn{UDPConn: c.(*net.UDPConn), index: int(*bd.bound)}, nil
 	}
 	return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
+}
+
+// icmpIPConn is a raw ICMP conn of ListenICMP: a *net.IPConn whose write
+// methods refuse a zone or a control message naming another interface
+// than the one it is bound to.
+type icmpIPConn struct {
+	*net.IPConn
+	index int
+}
+
+func (c *icmpIPConn) check(addr *net.IPAddr, oob []byte) error {
+	var err error
+	if addr != nil && addr.Zone != "" {
+		err = checkZone(addr.Zone, c.index, "")
+	}
+	if err == nil && len(oob) > 0 {
+		err = checkOOB(oob, c.index)
+	}
+	if err != nil {
+		return &net.OpError{Op: "write", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: addr, Err: err}
+	}
+	return nil
+}
+
+func (c *icmpIPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if a, ok := addr.(*net.IPAddr); ok {
+		if err := c.check(a, nil); err != nil {
+			return 0, err
+		}
+	}
+	return c.IPConn.WriteTo(b, addr)
+}
+
+func (c *icmpIPConn) WriteToIP(b []byte, addr *net.IPAddr) (int, error) {
+	if err := c.check(addr, nil); err != nil {
+		return 0, err
+	}
+	return c.IPConn.WriteToIP(b, addr)
+}
+
+func (c *icmpIPConn) WriteMsgIP(b, oob []byte, addr *net.IPAddr) (n, oobn int, err error) {
+	if err := c.check(addr, oob); err != nil {
+		return 0, 0, err
+	}
+	return c.IPConn.WriteMsgIP(b, oob, addr)
+}
+
+// icmpUDPConn is an unprivileged ICMP conn of ListenICMP: a *net.UDPConn
+// whose write methods refuse what icmpIPConn's refuse.
+type icmpUDPConn struct {
+	*net.UDPConn
+	index int
+}
+
+func (c *icmpUDPConn) check(zone string, addr net.Addr, oob []byte) error {
+	var err error
+	if zone != "" {
+		err = checkZone(zone, c.index, "")
+	}
+	if err == nil && len(oob) > 0 {
+		err = checkOOB(oob, c.index)
+	}
+	if err != nil {
+		return &net.OpError{Op: "write", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: addr, Err: err}
+	}
+	return nil
+}
+
+func (c *icmpUDPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if a, ok := addr.(*net.UDPAddr); ok && a != nil {
+		if err := c.check(a.Zone, a, nil); err != nil {
+			return 0, err
+		}
+	}
+	return c.UDPConn.WriteTo(b, addr)
+}
+
+func (c *icmpUDPConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
+	if addr != nil {
+		if err := c.check(addr.Zone, addr, nil); err != nil {
+			return 0, err
+		}
+	}
+	return c.UDPConn.WriteToUDP(b, addr)
+}
+
+func (c *icmpUDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	if z := addr.Addr().Zone(); z != "" {
+		if err := c.check(z, net.UDPAddrFromAddrPort(addr), nil); err != nil {
+			return 0, err
+		}
+	}
+	return c.UDPConn.WriteToUDPAddrPort(b, addr)
+}
+
+func (c *icmpUDPConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, err error) {
+	zone := ""
+	if addr != nil {
+		zone = addr.Zone
+	}
+	if err := c.check(zone, addr, oob); err != nil {
+		return 0, 0, err
+	}
+	return c.UDPConn.WriteMsgUDP(b, oob, addr)
+}
+
+func (c *icmpUDPConn) WriteMsgUDPAddrPort(b, oob []byte, addr netip.AddrPort) (n, oobn int, err error) {
+	if z := addr.Addr().Zone(); z != "" || len(oob) > 0 {
+		if err := c.check(z, net.UDPAddrFromAddrPort(addr), oob); err != nil {
+			return 0, 0, err
+		}
+	}
+	return c.UDPConn.WriteMsgUDPAddrPort(b, oob, addr)
 }
 
 // errPingGroup explains a refused unprivileged ICMP socket.

@@ -49,10 +49,17 @@ func ingressOracle(oob []byte) (Ingress, bool) {
 		switch {
 		case m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_PKTINFO && len(m.Data) >= unix.SizeofInet4Pktinfo:
 			in.Index = int(int32(binary.NativeEndian.Uint32(m.Data)))
+			in.Local = netip.AddrFrom4([4]byte(m.Data[4:8]))
 			in.Dst = netip.AddrFrom4([4]byte(m.Data[8:12]))
 		case m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_PKTINFO && len(m.Data) >= unix.SizeofInet6Pktinfo:
 			in.Dst = netip.AddrFrom16([16]byte(m.Data[:16])).Unmap()
 			in.Index = int(int32(binary.NativeEndian.Uint32(m.Data[16:])))
+			if !in.Dst.Is4() {
+				in.Local = in.Dst
+				if in.Dst.IsMulticast() {
+					in.Local = netip.Addr{}
+				}
+			}
 		}
 	}
 	return in, true
@@ -61,6 +68,8 @@ func ingressOracle(oob []byte) (Ingress, bool) {
 func TestParseIngress(t *testing.T) {
 	v6 := netip.MustParseAddr("ff02::db8:0:1").As16()
 	mapped := netip.MustParseAddr("::ffff:192.0.2.1").As16()
+	bcast := netip.MustParseAddr("::ffff:192.0.2.255").As16()
+	uni := netip.MustParseAddr("2001:db8::1").As16()
 	for _, tc := range []struct {
 		name string
 		oob  []byte
@@ -68,9 +77,12 @@ func TestParseIngress(t *testing.T) {
 	}{
 		{"empty", nil, Ingress{}},
 		{"IP_PKTINFO", pktinfo4(3, [4]byte{192, 0, 2, 1}, [4]byte{255, 255, 255, 255}),
-			Ingress{Index: 3, Dst: netip.MustParseAddr("255.255.255.255")}},
+			Ingress{Index: 3, Dst: netip.MustParseAddr("255.255.255.255"), Local: netip.MustParseAddr("192.0.2.1")}},
 		{"IPV6_PKTINFO", pktinfo6(7, v6), Ingress{Index: 7, Dst: netip.AddrFrom16(v6)}},
 		{"IPV6_PKTINFO v4-mapped", pktinfo6(2, mapped), Ingress{Index: 2, Dst: netip.MustParseAddr("192.0.2.1")}},
+		{"IPV6_PKTINFO unicast", pktinfo6(4, uni), Ingress{Index: 4, Dst: netip.AddrFrom16(uni), Local: netip.AddrFrom16(uni)}},
+		{"IP_PKTINFO then IPV6_PKTINFO v4-mapped", append(pktinfo4(2, [4]byte{192, 0, 2, 1}, [4]byte{192, 0, 2, 255}), pktinfo6(2, bcast)...),
+			Ingress{Index: 2, Dst: netip.MustParseAddr("192.0.2.255"), Local: netip.MustParseAddr("192.0.2.1")}},
 		{"after another message", append(cmsg(unix.SOL_SOCKET, unix.SO_TIMESTAMP, make([]byte, 16)), pktinfo6(9, v6)...),
 			Ingress{Index: 9, Dst: netip.AddrFrom16(v6)}},
 		{"truncated", pktinfo6(9, v6)[:unix.CmsgLen(8)], Ingress{}},

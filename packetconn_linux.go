@@ -46,12 +46,22 @@ func parseIngress(oob []byte) Ingress {
 			// ipi_spec_dst, ipi_addr; }: ipi_addr is the header's
 			// destination.
 			in.Index = int(int32(binary.NativeEndian.Uint32(data)))
+			in.Local = netip.AddrFrom4([4]byte(data[4:8]))
 			in.Dst = netip.AddrFrom4([4]byte(data[8:12]))
 		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
 			// struct in6_pktinfo { struct in6_addr ipi6_addr; int
 			// ipi6_ifindex; }
 			in.Dst = netip.AddrFrom16([16]byte(data[:16])).Unmap()
 			in.Index = int(int32(binary.NativeEndian.Uint32(data[16:])))
+			switch {
+			case in.Dst.Is4():
+				// A dual-stack conn's IPv4 datagram: Local is
+				// IP_PKTINFO's, which comes first, if it came.
+			case in.Dst.IsMulticast():
+				in.Local = netip.Addr{}
+			default:
+				in.Local = in.Dst
+			}
 		}
 		next := unix.CmsgSpace(int(l) - hdr)
 		if next >= len(oob) {
@@ -62,18 +72,110 @@ func parseIngress(oob []byte) Ingress {
 	return in
 }
 
-// checkBound refuses a conn bound to another interface than index.
-func checkBound(c *net.UDPConn, index int) error {
+// replyOOBSize holds the one control message Reply sends.
+var replyOOBSize = unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+
+// putCmsgHeader writes a control message header of the given level and
+// type, for data of n bytes, at the start of b, and returns the message's
+// data part.
+func putCmsgHeader(b []byte, level, typ int32, n int) []byte {
+	l := unix.CmsgLen(n)
+	lenSize := unix.SizeofCmsghdr - 8
+	if lenSize == 8 {
+		binary.NativeEndian.PutUint64(b, uint64(l))
+	} else {
+		binary.NativeEndian.PutUint32(b, uint32(l))
+	}
+	binary.NativeEndian.PutUint32(b[lenSize:], uint32(level))
+	binary.NativeEndian.PutUint32(b[lenSize+4:], uint32(typ))
+	data := b[unix.CmsgLen(0):l]
+	clear(data)
+	return data
+}
+
+// replyOOB builds, in b, the control message that sends a reply to `to`
+// through in.Index from the address the datagram was sent to: IP_PKTINFO
+// for an IPv4 `to` (on a dual-stack conn too, which the kernel accepts),
+// IPV6_PKTINFO for an IPv6 one. It returns the part of b it filled.
+func replyOOB(b []byte, to netip.Addr, in Ingress) []byte {
+	if to.Is4() || to.Is4In6() {
+		data := putCmsgHeader(b, unix.IPPROTO_IP, unix.IP_PKTINFO, unix.SizeofInet4Pktinfo)
+		binary.NativeEndian.PutUint32(data, uint32(in.Index))
+		if src := in.Local.Unmap(); src.Is4() {
+			a := src.As4()
+			copy(data[4:8], a[:]) // ipi_spec_dst: the source address
+		}
+		return b[:unix.CmsgSpace(unix.SizeofInet4Pktinfo)]
+	}
+	data := putCmsgHeader(b, unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, unix.SizeofInet6Pktinfo)
+	if src := in.Local; src.Is6() && !src.Is4In6() {
+		a := src.As16()
+		copy(data[:16], a[:])
+	}
+	binary.NativeEndian.PutUint32(data[16:], uint32(in.Index))
+	return b[:unix.CmsgSpace(unix.SizeofInet6Pktinfo)]
+}
+
+// checkOOB refuses control messages that name another outgoing interface
+// than index: IP_PKTINFO and IPV6_PKTINFO override the socket's binding on
+// an unconnected send. It does not allocate unless it refuses.
+func checkOOB(oob []byte, index int) error {
+	hdr := unix.CmsgLen(0)
+	for len(oob) >= unix.SizeofCmsghdr {
+		var l uint64
+		if unix.SizeofCmsghdr == 16 {
+			l = binary.NativeEndian.Uint64(oob)
+		} else {
+			l = uint64(binary.NativeEndian.Uint32(oob))
+		}
+		lenSize := unix.SizeofCmsghdr - 8
+		level := int32(binary.NativeEndian.Uint32(oob[lenSize:]))
+		typ := int32(binary.NativeEndian.Uint32(oob[lenSize+4:]))
+		if l < uint64(hdr) || l > uint64(len(oob)) {
+			// The kernel refuses a malformed buffer with EINVAL.
+			return nil
+		}
+		data := oob[hdr:l]
+		oif := 0
+		switch {
+		case level == unix.IPPROTO_IP && typ == unix.IP_PKTINFO && len(data) >= 4:
+			oif = int(int32(binary.NativeEndian.Uint32(data)))
+		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
+			oif = int(int32(binary.NativeEndian.Uint32(data[16:])))
+		}
+		if oif != 0 && oif != index {
+			return &BindError{Index: index, Err: &ingressError{index: oif, pktinfo: true}}
+		}
+		next := unix.CmsgSpace(int(l) - hdr)
+		if next >= len(oob) {
+			break
+		}
+		oob = oob[next:]
+	}
+	return nil
+}
+
+// boundOf returns the index c is bound to, 0 for none.
+func boundOf(c syscall.Conn) (int, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var got int
 	if cerr := rc.Control(func(fd uintptr) { got, err = boundIndex(int(fd)) }); cerr != nil {
-		return cerr
+		return 0, cerr
 	}
 	if err != nil {
-		return &BindError{Index: index, Err: os.NewSyscallError("getsockopt", err)}
+		return 0, os.NewSyscallError("getsockopt", err)
+	}
+	return got, nil
+}
+
+// checkBound refuses a conn bound to another interface than index.
+func checkBound(c *net.UDPConn, index int) error {
+	got, err := boundOf(c)
+	if err != nil {
+		return &BindError{Index: index, Err: err}
 	}
 	if got != 0 && got != index {
 		return &BindError{Index: index, Err: fmt.Errorf("conn is bound to interface %d, not this one (%w)", got, syscall.EINVAL)}

@@ -177,7 +177,7 @@ func TestListenUDPBroadcastIngress(t *testing.T) {
 			if got := string(buf[:n]); got != s.Name {
 				t.Errorf("socket bound to %s received %q, want %q", s.LinkName, got, s.Name)
 			}
-			if want := (Ingress{Index: s.Index, Dst: dst}); in != want {
+			if want := (Ingress{Index: s.Index, Dst: dst, Local: testnet.ClientV4}); in != want {
 				t.Errorf("socket bound to %s: ingress %+v, want %+v", s.LinkName, in, want)
 			}
 		}
@@ -333,7 +333,7 @@ func TestIngressReaderSharedSocket(t *testing.T) {
 				if s == nil {
 					t.Fatalf("received %q, want a or b", buf[:n])
 				}
-				if want := (Ingress{Index: s.Index, Dst: tc.dst}); in != want {
+				if want := (Ingress{Index: s.Index, Dst: tc.dst, Local: tc.dst}); in != want {
 					t.Errorf("datagram from peer %s: ingress %+v, want %+v", s.Name, in, want)
 				}
 			}

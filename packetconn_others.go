@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"syscall"
 )
 
 // Ingress information is parsed on Linux only: other systems send it in
@@ -15,6 +16,16 @@ const ingressSupported = false
 const ingressOOBSize = 0
 
 func parseIngress([]byte) Ingress { return Ingress{} }
+
+const replyOOBSize = 0
+
+func replyOOB([]byte, netip.Addr, Ingress) []byte { return nil }
+
+// checkOOB cannot parse control messages outside Linux; the conns it
+// guards are made on Linux only.
+func checkOOB([]byte, int) error { return nil }
+
+func boundOf(syscall.Conn) (int, error) { return 0, nil }
 
 // checkBound cannot read the binding back outside Linux.
 func checkBound(*net.UDPConn, int) error { return nil }

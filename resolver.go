@@ -228,7 +228,7 @@ func parseNameserver(s string, index int) (netip.AddrPort, error) {
 			return ap, errors.New("a link-local address, which needs a Dialer with an Index to scope it (a Binding's link may change)")
 		}
 		if zone != "" {
-			if err := checkZone(zone, index); err != nil {
+			if err := zoneCause(zone, index); err != nil {
 				return ap, err
 			}
 		}
@@ -237,24 +237,6 @@ func parseNameserver(s string, index int) (netip.AddrPort, error) {
 		return ap, errors.New("a zone on an address that is not link-local")
 	}
 	return netip.AddrPortFrom(a, ap.Port()), nil
-}
-
-// checkZone makes sure that an IPv6 zone names the interface index.
-func checkZone(zone string, index int) error {
-	if isDigits(zone) {
-		if z, err := strconv.Atoi(zone); err == nil && z == index {
-			return nil
-		}
-		return fmt.Errorf("zone %s is another interface than %d", zone, index)
-	}
-	l, err := LinkByName(zone)
-	if err != nil {
-		return fmt.Errorf("zone %q: %w", zone, err)
-	}
-	if l.Index != index {
-		return fmt.Errorf("zone %q is interface %d, not %d", zone, l.Index, index)
-	}
-	return nil
 }
 
 // loopbackError is the cause of the error for a loopback nameserver.
