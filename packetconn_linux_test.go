@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -445,5 +446,154 @@ func TestListenPacketMulticastEgress(t *testing.T) {
 				t.Errorf("%v: the other peer received a multicast sent bound to %s", group, s.LinkName)
 			}
 		}
+	}
+}
+
+// TestIngressReaderReply answers, through one unbound socket shared by both
+// NICs, the datagrams of both peers, unicast and broadcast: each reply goes
+// back through the NIC its datagram came in on, from the address it was
+// sent to (for a broadcast, the NIC's own), and the other peer hears
+// nothing.
+func TestIngressReaderReply(t *testing.T) {
+	tp := testnet.New(t)
+	tp.WaitReady(t)
+	for i, tc := range []struct {
+		network   string
+		dst, from netip.Addr // where the peers send, where the reply comes from
+	}{
+		{"udp4", testnet.ClientV4, testnet.ClientV4},
+		{"udp4", netip.MustParseAddr("192.0.2.255"), testnet.ClientV4},
+		{"udp4", netip.MustParseAddr("255.255.255.255"), testnet.ClientV4},
+		{"udp6", testnet.ClientV6, testnet.ClientV6},
+		{"udp", testnet.ClientV4, testnet.ClientV4},
+		{"udp", netip.MustParseAddr("192.0.2.255"), testnet.ClientV4},
+		{"udp", testnet.ClientV6, testnet.ClientV6},
+	} {
+		port := 7120 + i
+		t.Run(tc.network+"/"+tc.dst.String(), func(t *testing.T) {
+			t.Parallel()
+			c, err := net.ListenUDP(tc.network, &net.UDPAddr{Port: port})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			r, err := NewIngressReader(c)
+			if err != nil {
+				t.Fatalf("failed to make an ingress reader: %v", err)
+			}
+			peerNet := "udp4"
+			if tc.dst.Is6() {
+				peerNet = "udp6"
+			}
+			peers := map[string]*net.UDPConn{}
+			for _, s := range tp.Sides() {
+				peers[s.Name] = peerUDP(t, s, peerNet, netip.AddrPort{})
+				send(t, peers[s.Name], s.Name, netip.AddrPortFrom(tc.dst, uint16(port)))
+			}
+			buf := make([]byte, 64)
+			for range tp.Sides() {
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				n, from, in, err := r.ReadFrom(buf)
+				if err != nil {
+					t.Fatalf("failed to receive: %v", err)
+				}
+				if _, err := r.Reply([]byte("re:"+string(buf[:n])), from, in); err != nil {
+					t.Fatalf("failed to reply to %v through %d: %v", from, in.Index, err)
+				}
+			}
+			for _, s := range tp.Sides() {
+				pc := peers[s.Name]
+				pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+				n, src, err := pc.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					t.Fatalf("peer %s: no reply: %v", s.Name, err)
+				}
+				if got, want := string(buf[:n]), "re:"+s.Name; got != want {
+					t.Errorf("peer %s received %q, want %q", s.Name, got, want)
+				}
+				if got := src.Addr().Unmap(); got != tc.from {
+					t.Errorf("peer %s: reply from %v, want %v", s.Name, got, tc.from)
+				}
+				if !testnet.Quiet(pc, quiet) {
+					t.Errorf("peer %s received more than its reply", s.Name)
+				}
+			}
+		})
+	}
+}
+
+// TestIngressReaderReplyRefuses checks what Reply refuses, on a conn bound
+// to A: an ingress through B or through nothing, and a zone naming B.
+func TestIngressReaderReplyRefuses(t *testing.T) {
+	tp := testnet.New(t)
+	c := listenUDP(t, tp.A.Index, "udp6", netip.AddrPort{})
+	r, err := NewIngressReader(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := netip.AddrPortFrom(testnet.PeerV6, 7106)
+	for _, tc := range []struct {
+		name string
+		to   netip.AddrPort
+		in   Ingress
+	}{
+		{"through B", to, Ingress{Index: tp.B.Index, Dst: testnet.ClientV6}},
+		{"through nothing", to, Ingress{}},
+		{"to a zone of B", netip.AddrPortFrom(netip.MustParseAddr("fe80::2").WithZone(tp.B.LinkName), 7106), Ingress{Index: tp.A.Index}},
+		{"to a numeric zone of B", netip.AddrPortFrom(netip.MustParseAddr("fe80::2").WithZone(strconv.Itoa(tp.B.Index)), 7106), Ingress{Index: tp.A.Index}},
+	} {
+		_, err := r.Reply([]byte("x"), tc.to, tc.in)
+		var be *BindError
+		if !errors.As(err, &be) || be.Index != tp.A.Index || !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("Reply %s: got %v, want a *BindError for %d, EINVAL", tc.name, err, tp.A.Index)
+		}
+	}
+	// The zone of A itself, by name or number, is fine.
+	for _, zone := range []string{tp.A.LinkName, strconv.Itoa(tp.A.Index)} {
+		if err := checkZone(zone, tp.A.Index, ""); err != nil {
+			t.Errorf("zone %s on a conn bound to %d: %v", zone, tp.A.Index, err)
+		}
+	}
+	if err := checkZone("nosuchlink", tp.A.Index, ""); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("a zone naming no link: got %v, want EINVAL", err)
+	}
+}
+
+func TestIngressReaderReplyAllocs(t *testing.T) {
+	testnet.Require(t)
+	rc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	sc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	r, err := NewIngressReader(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := rc.LocalAddr().(*net.UDPAddr).AddrPort()
+	if _, err := sc.WriteToUDPAddrPort([]byte("x"), dst); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	_, from, in, err := r.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("re")
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := r.Reply(msg, from, in); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := sc.ReadFromUDPAddrPort(buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("a reply allocates %v times, want 0", allocs)
 	}
 }
