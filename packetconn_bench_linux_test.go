@@ -293,3 +293,62 @@ func median(ds []time.Duration) time.Duration {
 	slices.Sort(ds)
 	return ds[len(ds)/2]
 }
+
+// BenchmarkReply compares IngressReader.Reply, which checks the ingress
+// against the binding and builds its IP_PKTINFO per datagram, with the
+// floor: WriteMsgUDPAddrPort with a control message built once by hand,
+// on the same bound conn, to a sink in its peer. conn=paired alternates
+// the two datagram by datagram and reports the ratio of their medians.
+//
+//	go test -run '^$' -bench BenchmarkReply -benchmem -count 6 -benchtime 50000x .
+func BenchmarkReply(b *testing.B) {
+	tp := testnet.New(b)
+	tp.WaitReady(b)
+	benchServe(b, tp.A, benchSinkPort, false)
+	c, err := (&ListenConfig{Index: tp.A.Index}).ListenUDP(context.Background(), "udp4", netip.AddrPort{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	r, err := NewIngressReader(c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sink := netip.AddrPortFrom(testnet.PeerV4, benchSinkPort)
+	in := Ingress{Index: tp.A.Index, Dst: testnet.ClientV4, Local: testnet.ClientV4}
+	oob := (&ipv4.ControlMessage{IfIndex: tp.A.Index, Src: testnet.ClientV4.AsSlice()}).Marshal()
+	msg := make([]byte, 64)
+	send := [2]func() error{
+		func() error { _, _, err := c.WriteMsgUDPAddrPort(msg, oob, sink); return err },
+		func() error { _, err := r.Reply(msg, sink, in); return err },
+	}
+	for i, name := range []string{"floor", "reply"} {
+		b.Run("conn="+name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := send[i](); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("conn=paired", func(b *testing.B) {
+		spent := [2][]time.Duration{make([]time.Duration, b.N), make([]time.Duration, b.N)}
+		for n := range b.N {
+			for j := range send {
+				i := (n & 1) ^ j
+				start := time.Now()
+				err := send[i]()
+				spent[i][n] = time.Since(start)
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.StopTimer()
+		floor, reply := median(spent[0]), median(spent[1])
+		b.ReportMetric(float64(floor.Nanoseconds()), "floor-median-ns")
+		b.ReportMetric(float64(reply.Nanoseconds()), "reply-median-ns")
+		b.ReportMetric(float64(reply)/float64(floor), "reply/floor")
+	})
+}
