@@ -16,6 +16,12 @@ import (
 // ControlContext included: the binding is made first, and the caller's hook
 // then sees the socket already bound; an error from it aborts the socket.
 //
+// A zone that names another interface, in the address dialed or in
+// LocalAddr (a bind to fe80::1%eth2 would rebind the socket to eth2), fails
+// the dial with a *BindError for which errors.Is(err, syscall.EINVAL)
+// holds. The conns returned are net's own: what ifbind cannot see on them
+// is said at ListenUDP.
+//
 // The zero value has no interface to bind to and every dial fails: set Index,
 // or Binding to follow a name or pin a link through a Monitor. A Dialer is
 // safe for concurrent use, as long as its fields are not changed while dials
@@ -53,6 +59,7 @@ type Dialer struct {
 // unreachable" (IPv6), where d's own methods say which interface is missing.
 func (d *Dialer) NetDialer() *net.Dialer {
 	bd, _ := newBinder(d.Index, d.Binding, false, d.Control, d.ControlContext)
+	bd.lzone = addrZone(d.LocalAddr)
 	nd := d.Dialer
 	nd.Control = nil
 	nd.ControlContext = bd.dialHook()

@@ -116,3 +116,30 @@ func ExampleListenConfig_ListenICMP() {
 	}
 	fmt.Println(reply.Type, "from", from)
 }
+
+// A server on one wildcard socket shared by every NIC, such as a DHCP or
+// DNS server, answers each datagram through the NIC it came in on, from
+// the address it was sent to: never by the routing table's choice.
+func ExampleIngressReader_Reply() {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{Port: 6767})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	r, err := ifbind.NewIngressReader(c)
+	if err != nil {
+		log.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	for {
+		n, from, in, err := r.ReadFrom(buf)
+		if err != nil {
+			log.Fatal(err)
+		}
+		// in.Index is the NIC, in.Dst the address (or broadcast) it was
+		// sent to; Reply sends back through in.Index and nothing else.
+		if _, err := r.Reply(buf[:n], from, in); err != nil {
+			log.Print(err)
+		}
+	}
+}

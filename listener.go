@@ -15,6 +15,12 @@ import (
 // Control included: the binding is made first, and the caller's Control then
 // sees the socket already bound; an error from it aborts the socket.
 //
+// A listen address whose zone names another interface (a bind to
+// fe80::1%eth2 would rebind the socket to eth2) fails with a *BindError for
+// which errors.Is(err, syscall.EINVAL) holds. The conns returned are net's
+// own, whose writes ifbind does not see: a zone or a control message in a
+// write can still pick another interface (see ListenUDP).
+//
 // The zero value has no interface to bind to and every listen fails: set
 // Index, or Binding to follow a name or pin a link through a Monitor. A
 // ListenConfig is safe for concurrent use, as long as its fields

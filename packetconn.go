@@ -31,6 +31,17 @@ import (
 // Broadcast needs nothing more: Go enables SO_BROADCAST on every UDP socket
 // it makes, and so on this one, before the binding is made.
 //
+// What ifbind cannot see: the conn is net's *net.UDPConn, and Linux lets a
+// single write override the binding, without an error, in two ways: a
+// destination whose zone names another interface (WriteToUDPAddrPort to
+// fe80::1%eth2) and an IP_PKTINFO control message naming one (WriteMsgUDP,
+// on "udp4" and dual-stack conns, connected or not). No socket option
+// stops either. To stay on the interface, write to addresses without a
+// zone, addr.WithZone(""), and pass no control message that names an
+// interface; to answer through the interface a datagram came in on, use
+// IngressReader.Reply. A zone in laddr that names another interface is
+// refused with a *BindError for which errors.Is(err, syscall.EINVAL) holds.
+//
 // ctx is used while the conn is made; it does not affect the conn once
 // made. Privileges are those of a bound listen (see BindRawConn), plus
 // those of binding a port below 1024 where laddr asks for one.
