@@ -187,9 +187,17 @@ var escapeRows = []struct {
 			e.wantZoneRefused(t, "dial "+network+" from "+zoneB.String(), err)
 			e.portNotOnB(t, port)
 		}
+		// The same through NetDialer's copy.
+		d := &Dialer{Index: e.tp.A.Index}
+		d.LocalAddr = escLocal("udp6", zoneB)
+		c2, err := d.NetDialer().Dial("udp6", netip.AddrPortFrom(escLLPeer, 7403).String())
+		if c2 != nil {
+			c2.Close()
+		}
+		e.wantZoneRefused(t, "NetDialer with a LocalAddr zone of B", err)
 		// A remote address with B's zone (the kernel refuses the
 		// connect too; ifbind says why).
-		d := &Dialer{Index: e.tp.A.Index}
+		d = &Dialer{Index: e.tp.A.Index}
 		_, err = d.Dial("udp6", netip.AddrPortFrom(escLLPeer.WithZone(e.tp.B.LinkName), 7403).String())
 		e.wantZoneRefused(t, "dial to a zone of B", err)
 		// The conns of ListenICMP.
