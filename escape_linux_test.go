@@ -723,18 +723,12 @@ func escIndexComesBack(t *testing.T, e *escape) {
 		}
 		time.Sleep(5 * time.Millisecond) // until the monitor sees the delete
 	}
-	msg := e.mark()
-	for i := 0; escWait(capW, bytesIn(msg)) == 0; i++ {
-		// The newcomer's queueing discipline may still be noop.
-		if i == 20 {
-			t.Fatalf("%s never reached w1's peer", msg)
-		}
-		c, err := (&Dialer{Index: e.tp.A.Index}).Dial("udp4", netip.AddrPortFrom(testnet.PeerV4, 7410).String())
-		if err != nil {
-			t.Fatalf("Index binding after the index came back: %v; documented: it binds the newcomer", err)
-		}
-		c.Write(msg)
-		c.Close()
+	if err := errors.Join(escWaitReady(e.h, w1.Attrs().Index), escWaitReady(fh, w1p.Attrs().Index)); err != nil {
+		t.Fatal(err)
+	}
+	msg := e.udpSend(t, &Dialer{Index: e.tp.A.Index}, testnet.PeerV4)
+	if escWait(capW, bytesIn(msg)) == 0 {
+		t.Errorf("%s never reached w1's peer; documented: an Index binding binds the newcomer", msg)
 	}
 	e.notOnB(t, msg)
 }
@@ -959,13 +953,18 @@ func escIPCommand(t *testing.T) string {
 	return ""
 }
 
-// escWaitQdisc waits until the link can carry packets (see WaitReady).
+// escWaitQdisc waits until the link with the given index in ns can carry
+// packets (see testnet's WaitReady).
 func escWaitQdisc(ns *testnet.NS, index int) error {
 	h, err := netlink.NewHandleAt(netns.NsHandle(ns.FD()))
 	if err != nil {
 		return err
 	}
 	defer h.Close()
+	return escWaitReady(h, index)
+}
+
+func escWaitReady(h *netlink.Handle, index int) error {
 	for range 200 {
 		l, err := h.LinkByIndex(index)
 		if err != nil {
