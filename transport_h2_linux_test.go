@@ -30,6 +30,7 @@ func TestNewTransportSharesNoHTTP2Pool(t *testing.T) {
 	orig := http.DefaultTransport
 	dt := orig.(*http.Transport).Clone()
 	dt.TLSClientConfig = &tls.Config{RootCAs: w.pool}
+	//lint:ignore SA1019 the tuning step programs in the field still run
 	if _, err := http2.ConfigureTransports(dt); err != nil {
 		t.Fatalf("failed to configure x/net/http2 on the default transport: %v", err)
 	}

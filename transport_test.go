@@ -76,7 +76,8 @@ func TestNewTransportOwnsItsHTTP2(t *testing.T) {
 		case !c.wantEmpty && (tr.TLSNextProto != nil || !tr.ForceAttemptHTTP2):
 			t.Errorf("%s: TLSNextProto = %v, ForceAttemptHTTP2 = %v; want nil and true: HTTP/2 of its own", c.name, tr.TLSNextProto, tr.ForceAttemptHTTP2)
 		}
-		if tr.Dial != nil || tr.DialTLS != nil || tr.DialTLSContext != nil { //lint:ignore SA1019 checked that they are not copied
+		//lint:ignore SA1019 checks that the deprecated dials are not copied
+		if tr.Dial != nil || tr.DialTLS != nil || tr.DialTLSContext != nil {
 			t.Errorf("%s: a dial function of http.DefaultTransport was copied", c.name)
 		}
 	}
