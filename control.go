@@ -83,7 +83,13 @@ type binder struct {
 	index  int     // a fixed index, when b is nil
 	b      Binding // chooses per socket, when not nil
 	listen bool
-	err    error // when not nil, every socket but a Unix one fails with it
+	// exposed is set in the hooks of the copies NetDialer and
+	// NetListenConfig hand out, which a caller may turn to Multipath TCP
+	// after the fact: there each TCP socket is asked whether it is one, and
+	// refused before it is bound. The package's own copies turn Multipath
+	// TCP off and skip the question.
+	exposed bool
+	err     error // when not nil, every socket but a Unix one fails with it
 
 	ctl    ctlFunc
 	ctlCtx ctlContextFunc
@@ -91,13 +97,6 @@ type binder struct {
 	// bound, when not nil, receives the index of each socket bound, so that
 	// a dial error or a multicast pin can name what was bound.
 	bound *int64
-
-	// exposed is set in the hooks of the copies NetDialer and
-	// NetListenConfig hand out, which a caller may turn to Multipath TCP
-	// after the fact: there each TCP socket is asked whether it is one, and
-	// refused before it is bound. The package's own copies turn Multipath
-	// TCP off and skip the question.
-	exposed bool
 }
 
 // newBinder returns the binder of a Dialer (listen false) or ListenConfig
