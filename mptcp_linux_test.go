@@ -10,8 +10,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -319,12 +321,12 @@ func TestMultipathTCPStaysOnTheBinding(t *testing.T) {
 
 	// The server of the dial rows: Go's default, a Multipath TCP listener,
 	// not bound.
-	goListen := func(ctx context.Context, addr string) (net.Listener, error) {
+	goListen := func(ctx context.Context, addr string, _ ctlFunc) (net.Listener, error) {
 		var lc net.ListenConfig
 		return lc.Listen(ctx, "tcp", addr)
 	}
 	// The client of the listen rows: Multipath TCP, not bound.
-	goMPTCPDial := func(ctx context.Context, addr string) (net.Conn, error) {
+	goMPTCPDial := func(ctx context.Context, addr string, _ ctlFunc) (net.Conn, error) {
 		var d net.Dialer
 		d.SetMultipathTCP(true)
 		return d.DialContext(ctx, "tcp", addr)
@@ -333,25 +335,29 @@ func TestMultipathTCPStaysOnTheBinding(t *testing.T) {
 		name string
 		// bound tells which side binds to A, and which side's B the
 		// capture is on: its peer's.
-		bound   string
-		listen  func(ctx context.Context, addr string) (net.Listener, error)
-		dial    func(ctx context.Context, addr string) (net.Conn, error)
+		bound string
+		// The bound side's listen or dial runs hook as its Control.
+		listen  func(ctx context.Context, addr string, hook ctlFunc) (net.Listener, error)
+		dial    func(ctx context.Context, addr string, hook ctlFunc) (net.Conn, error)
 		outcome mptcpOutcome
 	}{
 		{
 			name:   "Dialer, default",
 			bound:  "client",
 			listen: goListen,
-			dial: func(ctx context.Context, addr string) (net.Conn, error) {
-				return (&Dialer{Index: tp.clientA}).DialContext(ctx, "tcp", addr)
+			dial: func(ctx context.Context, addr string, hook ctlFunc) (net.Conn, error) {
+				d := &Dialer{Index: tp.clientA}
+				d.Control = hook
+				return d.DialContext(ctx, "tcp", addr)
 			},
 		},
 		{
 			name:   "Dialer, SetMultipathTCP(true)",
 			bound:  "client",
 			listen: goListen,
-			dial: func(ctx context.Context, addr string) (net.Conn, error) {
+			dial: func(ctx context.Context, addr string, hook ctlFunc) (net.Conn, error) {
 				d := &Dialer{Index: tp.clientA}
+				d.Control = hook
 				d.SetMultipathTCP(true)
 				return d.DialContext(ctx, "tcp", addr)
 			},
@@ -361,8 +367,10 @@ func TestMultipathTCPStaysOnTheBinding(t *testing.T) {
 			name:   "NetDialer, then SetMultipathTCP(true)",
 			bound:  "client",
 			listen: goListen,
-			dial: func(ctx context.Context, addr string) (net.Conn, error) {
-				nd := (&Dialer{Index: tp.clientA}).NetDialer()
+			dial: func(ctx context.Context, addr string, hook ctlFunc) (net.Conn, error) {
+				d := &Dialer{Index: tp.clientA}
+				d.Control = hook
+				nd := d.NetDialer()
 				nd.SetMultipathTCP(true)
 				return nd.DialContext(ctx, "tcp", addr)
 			},
@@ -371,16 +379,19 @@ func TestMultipathTCPStaysOnTheBinding(t *testing.T) {
 		{
 			name:  "ListenConfig, Go's default",
 			bound: "server",
-			listen: func(ctx context.Context, addr string) (net.Listener, error) {
-				return (&ListenConfig{Index: tp.serverA}).Listen(ctx, "tcp", addr)
+			listen: func(ctx context.Context, addr string, hook ctlFunc) (net.Listener, error) {
+				lc := &ListenConfig{Index: tp.serverA}
+				lc.Control = hook
+				return lc.Listen(ctx, "tcp", addr)
 			},
 			dial: goMPTCPDial,
 		},
 		{
 			name:  "ListenConfig, SetMultipathTCP(true)",
 			bound: "server",
-			listen: func(ctx context.Context, addr string) (net.Listener, error) {
+			listen: func(ctx context.Context, addr string, hook ctlFunc) (net.Listener, error) {
 				lc := &ListenConfig{Index: tp.serverA}
+				lc.Control = hook
 				lc.SetMultipathTCP(true)
 				return lc.Listen(ctx, "tcp", addr)
 			},
@@ -389,8 +400,10 @@ func TestMultipathTCPStaysOnTheBinding(t *testing.T) {
 		{
 			name:  "NetListenConfig, then SetMultipathTCP(true)",
 			bound: "server",
-			listen: func(ctx context.Context, addr string) (net.Listener, error) {
-				nlc := (&ListenConfig{Index: tp.serverA}).NetListenConfig()
+			listen: func(ctx context.Context, addr string, hook ctlFunc) (net.Listener, error) {
+				lc := &ListenConfig{Index: tp.serverA}
+				lc.Control = hook
+				nlc := lc.NetListenConfig()
 				nlc.SetMultipathTCP(true)
 				return nlc.Listen(ctx, "tcp", addr)
 			},
@@ -412,11 +425,12 @@ func TestMultipathTCPStaysOnTheBinding(t *testing.T) {
 			capA := testnet.StartCapture(t, watch, watchA)
 			capB := testnet.StartCapture(t, watch, watchB)
 
-			refused := false // no connection: the error said why
+			refused := false      // no connection: the error said why
+			seen := new(protoLog) // what the bound side's own hook saw
 			var ln net.Listener
 			err := tp.server.Do(func() error {
 				var err error
-				ln, err = row.listen(ctx, net.JoinHostPort("", port))
+				ln, err = row.listen(ctx, net.JoinHostPort("", port), seen.control)
 				return err
 			})
 			switch {
@@ -439,7 +453,7 @@ func TestMultipathTCPStaysOnTheBinding(t *testing.T) {
 				var c net.Conn
 				err := tp.client.Do(func() error {
 					var err error
-					c, err = row.dial(ctx, net.JoinHostPort(mptcpServerA.String(), port))
+					c, err = row.dial(ctx, net.JoinHostPort(mptcpServerA.String(), port), seen.control)
 					return err
 				})
 				switch {
@@ -486,6 +500,18 @@ func TestMultipathTCPStaysOnTheBinding(t *testing.T) {
 					t.Fatalf("failed to flush the capture of link %d: %v", m.index, err)
 				}
 			}
+			// The caller's hook runs after the binding: it sees every
+			// socket bound, and none may be Multipath TCP.
+			protos := seen.get()
+			for _, p := range protos {
+				if p != unix.IPPROTO_TCP {
+					t.Errorf("the caller's hook saw a socket of protocol %d, want only IPPROTO_TCP (%d): %v", p, unix.IPPROTO_TCP, protos)
+					break
+				}
+			}
+			if refused == (len(protos) != 0) {
+				t.Errorf("the caller's hook saw %d sockets; want none when refused, some when connected", len(protos))
+			}
 			onA, onB := countTCP(capA.Frames()), countTCP(capB.Frames())
 			t.Logf("A: %v; B: %v", onA, onB)
 			if onB != (tcpCount{}) {
@@ -499,6 +525,34 @@ func TestMultipathTCPStaysOnTheBinding(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A protoLog is a Control hook that records the SO_PROTOCOL of each socket
+// it sees.
+type protoLog struct {
+	mu     sync.Mutex
+	protos []int
+}
+
+func (l *protoLog) control(_, _ string, c syscall.RawConn) error {
+	var proto int
+	var err error
+	if cerr := c.Control(func(fd uintptr) { proto, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PROTOCOL) }); cerr != nil {
+		return cerr
+	}
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.protos = append(l.protos, proto)
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *protoLog) get() []int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.protos)
 }
 
 // exchangeBytes is how much data exchange sends each way: enough for the
