@@ -273,7 +273,8 @@ type loopbackError struct{ unspecified bool }
 
 func (e loopbackError) Error() string {
 	if e.unspecified {
-		return "the unspecified address, which means this host and cannot be reached through a network interface"
+		return "the unspecified address, which a query sends to this host over the loopback: " +
+			"no network interface reaches it"
 	}
 	return "a loopback address, which cannot be reached through a network interface " +
 		"(with systemd-resolved, name the link's own nameservers: resolvectl dns, " +
