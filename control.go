@@ -46,6 +46,16 @@ func isUnixNetwork(network string) bool {
 	return false
 }
 
+// isTCPNetwork reports whether network names TCP, the one protocol that
+// may be Multipath TCP.
+func isTCPNetwork(network string) bool {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+		return true
+	}
+	return false
+}
+
 // A target is the interface one socket is to be bound to, as a binder
 // decided it.
 type target struct {
@@ -73,7 +83,13 @@ type binder struct {
 	index  int     // a fixed index, when b is nil
 	b      Binding // chooses per socket, when not nil
 	listen bool
-	err    error // when not nil, every socket but a Unix one fails with it
+	// exposed is set in the hooks of the copies NetDialer and
+	// NetListenConfig hand out, which a caller may turn to Multipath TCP
+	// after the fact: there each TCP socket is asked whether it is one, and
+	// refused before it is bound. The package's own copies turn Multipath
+	// TCP off and skip the question.
+	exposed bool
+	err     error // when not nil, every socket but a Unix one fails with it
 
 	ctl    ctlFunc
 	ctlCtx ctlContextFunc
@@ -127,6 +143,11 @@ func (bd binder) control(ctx context.Context, si sockInfo, c syscall.RawConn) er
 		t, err := bd.decide(si)
 		if err != nil {
 			return err
+		}
+		if bd.exposed && isTCPNetwork(si.network) {
+			if err := refuseMultipathTCP(c, t); err != nil {
+				return err
+			}
 		}
 		if bd.bound != nil {
 			atomic.StoreInt64(bd.bound, int64(t.index))

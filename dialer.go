@@ -16,6 +16,13 @@ import (
 // ControlContext included: the binding is made first, and the caller's hook
 // then sees the socket already bound; an error from it aborts the socket.
 //
+// Multipath TCP cannot be bound: the kernel's path manager opens subflows
+// through the endpoints of other interfaces, whatever the first one was bound
+// to. Every TCP dial of a Dialer whose MultipathTCP reports true
+// (SetMultipathTCP(true), or GODEBUG=multipathtcp=1 or 3) fails before any
+// socket exists, with a *BindError for which errors.Is(err, ErrUnsupported)
+// holds; the default is plain TCP.
+//
 // The zero value has no interface to bind to and every dial fails: set Index,
 // or Binding to follow a name or pin a link through a Monitor. A Dialer is
 // safe for concurrent use, as long as its fields are not changed while dials
@@ -48,11 +55,16 @@ type Dialer struct {
 // changes to d do not affect the copy. A d that cannot bind (Index 0, both
 // fields set) gives a copy whose every dial fails.
 //
+// The copy's hook refuses a Multipath TCP socket before binding it (see
+// Dialer): a copy set to Multipath TCP, by d or later, dials plain TCP,
+// since net falls back to it when Multipath TCP fails.
+//
 // Errors from a dial through the copy are those of net.Dialer: when the
 // interface has gone, they say "no such device" (IPv4) or "network is
 // unreachable" (IPv6), where d's own methods say which interface is missing.
 func (d *Dialer) NetDialer() *net.Dialer {
 	bd, _ := newBinder(d.Index, d.Binding, false, d.Control, d.ControlContext)
+	bd.exposed = true
 	nd := d.Dialer
 	nd.Control = nil
 	nd.ControlContext = bd.dialHook()
@@ -71,6 +83,10 @@ func (d *Dialer) prepare(network string) (net.Dialer, binder, error) {
 		bd.bound = new(int64) // each socket's index, for dialError
 	}
 	nd := d.Dialer
+	if isTCPNetwork(network) && nd.MultipathTCP() {
+		return net.Dialer{}, bd, &net.OpError{Op: "dial", Net: network, Err: &BindError{Index: d.Index, Err: errMultipathTCP}}
+	}
+	nd.SetMultipathTCP(false)
 	nd.Control = nil
 	nd.ControlContext = bd.dialHook()
 	return nd, bd, nil

@@ -15,6 +15,11 @@ import (
 // Control included: the binding is made first, and the caller's Control then
 // sees the socket already bound; an error from it aborts the socket.
 //
+// A listener is always plain TCP, never Multipath TCP, whose path manager
+// would accept and open subflows through other interfaces: Listen turns it
+// off whatever the embedded config says (net cannot tell its default from
+// SetMultipathTCP(true)). A Multipath TCP client then falls back to TCP.
+//
 // The zero value has no interface to bind to and every listen fails: set
 // Index, or Binding to follow a name or pin a link through a Monitor. A
 // ListenConfig is safe for concurrent use, as long as its fields
@@ -38,10 +43,15 @@ type ListenConfig struct {
 // Control binds every socket to lc.Index, or to the link lc.Binding
 // chooses, before running lc's own Control, for APIs that take a
 // *net.ListenConfig. Later changes to lc do not affect the copy. An lc that
-// cannot bind gives a copy whose every listen fails.
+// cannot bind gives a copy whose every listen fails. The copy has Multipath
+// TCP turned off, and its hook refuses a Multipath TCP socket before binding
+// it: after SetMultipathTCP(true) the copy still listens on plain TCP, since
+// net falls back to it when Multipath TCP fails.
 func (lc *ListenConfig) NetListenConfig() *net.ListenConfig {
 	bd, _ := newBinder(lc.Index, lc.Binding, true, lc.Control, nil)
+	bd.exposed = true
 	nlc := lc.ListenConfig
+	nlc.SetMultipathTCP(false)
 	nlc.Control = bd.listenHook()
 	return &nlc
 }
@@ -87,6 +97,7 @@ func (lc *ListenConfig) prepare(network string, track bool) (net.ListenConfig, b
 	if track {
 		bd.bound = new(int64)
 	}
+	nlc.SetMultipathTCP(false)
 	nlc.Control = bd.listenHook()
 	return nlc, bd, nil
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/net/ipv4"
@@ -271,6 +272,11 @@ func (r *IngressReader) ReadFrom(b []byte) (n int, from netip.AddrPort, in Ingre
 //     is not used); the kernel sets the echo identifier and delivers only
 //     the replies to it. Elsewhere these fail with ErrUnsupported.
 //
+// The zone of a link-local laddr names the interface as in net, by name or
+// by index; one that names another interface than the one bound is an error
+// for which errors.Is(err, syscall.EINVAL) holds (the kernel would let it
+// move a raw socket to that interface).
+//
 // Messages are built and parsed with golang.org/x/net/icmp. ctx is used
 // while the conn is made; it does not affect the conn once made.
 func (lc *ListenConfig) ListenICMP(ctx context.Context, network string, laddr netip.Addr) (net.PacketConn, error) {
@@ -278,31 +284,66 @@ func (lc *ListenConfig) ListenICMP(ctx context.Context, network string, laddr ne
 	if laddr.IsValid() {
 		address = laddr.String()
 	}
+	raw := false
 	switch network {
 	case "ip4:icmp", "ip4:1", "ip6:ipv6-icmp", "ip6:58":
-		nlc, _, err := lc.prepare(network, false)
-		if err != nil {
-			return nil, err
-		}
-		return nlc.ListenPacket(ctx, network, address)
+		raw = true
 	case "udp4", "udp6":
-		nlc, _, err := lc.prepare(network, false)
-		if err != nil {
-			return nil, err
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, &net.OpError{Op: "listen", Net: network, Err: err}
-		}
-		if laddr.IsValid() && (laddr.Is4() || laddr.Is4In6()) != (network == "udp4") {
-			return nil, &net.OpError{Op: "listen", Net: network, Err: &net.AddrError{Err: "address of the wrong family", Addr: address}}
-		}
-		c, err := listenPing(network, laddr.Unmap(), nlc.Control)
-		if err != nil {
-			return nil, &net.OpError{Op: "listen", Net: network, Err: err}
-		}
-		return c, nil
+	default:
+		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
 	}
-	return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
+	nlc, bd, err := lc.prepare(network, true)
+	if err != nil {
+		return nil, err
+	}
+	zone := 0
+	if z := laddr.Zone(); z != "" {
+		if zone, err = zoneIndex(z); err != nil {
+			return nil, &net.OpError{Op: "listen", Net: network, Err: &net.AddrError{Err: err.Error(), Addr: address}}
+		}
+		// The kernel lets a raw socket's zone override its binding: refuse a
+		// zone that names another interface than the one bound, before the
+		// socket binds to its address.
+		ctl := nlc.Control
+		nlc.Control = func(network, address string, c syscall.RawConn) error {
+			if err := ctl(network, address, c); err != nil {
+				return err
+			}
+			if bound := int(atomic.LoadInt64(bd.bound)); bound != zone {
+				return &BindError{Index: bound, Err: fmt.Errorf("zone %q of %v is interface %d, not this one (%w)", z, laddr, zone, syscall.EINVAL)}
+			}
+			return nil
+		}
+	}
+	if raw {
+		return nlc.ListenPacket(ctx, network, address)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	if laddr.IsValid() && (laddr.Is4() || laddr.Is4In6()) != (network == "udp4") {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: &net.AddrError{Err: "address of the wrong family", Addr: address}}
+	}
+	c, err := listenPing(network, laddr.Unmap(), zone, nlc.Control)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	return c, nil
+}
+
+// zoneIndex returns the index of the interface an IPv6 zone names, read as
+// net reads zones: the name of an interface, or else its index in decimal.
+func zoneIndex(zone string) (int, error) {
+	l, err := LinkByName(zone)
+	if err == nil {
+		return l.Index, nil
+	}
+	if isDigits(zone) {
+		if i, aerr := strconv.Atoi(zone); aerr == nil && invalidIndex(i) == nil {
+			return i, nil
+		}
+	}
+	return 0, err
 }
 
 // errPingGroup explains a refused unprivileged ICMP socket.

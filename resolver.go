@@ -57,7 +57,10 @@ var ErrLoopbackNameserver = errors.New("ifbind: a loopback nameserver cannot be 
 // stub at 127.0.0.53: the nameservers it forwards to are listed in
 // /run/systemd/resolve/resolv.conf and, for each link, by "resolvectl dns".
 // An error is also returned when d is nil, when d has neither a valid Index
-// nor a Binding (or has both), and when a nameserver is not an IP address.
+// nor a Binding (or has both), and when a nameserver is not an IP address
+// or is a multicast or broadcast (255.255.255.255) address. The unspecified
+// address (0.0.0.0, ::, ::ffff:0.0.0.0) means this host: it is refused as a
+// loopback nameserver is.
 // With a Binding, the queries bind as d's dials do, socket by socket, and a
 // link-local nameserver is an error: its zone would follow no link.
 //
@@ -219,10 +222,14 @@ func parseNameserver(s string, index int) (netip.AddrPort, error) {
 		a = a.Unmap()
 	}
 	switch {
-	case a.IsLoopback() || a.IsUnspecified():
+	case a.IsLoopback():
 		return ap, loopbackError{}
+	case a.IsUnspecified():
+		return ap, loopbackError{unspecified: true}
 	case a.IsMulticast():
-		return ap, errors.New("a multicast address")
+		return ap, errors.New("a multicast address, which names no one nameserver")
+	case a == ipv4Broadcast:
+		return ap, errors.New("the broadcast address, which names no one nameserver: every host of the link would hear the query")
 	case a.Is6() && a.IsLinkLocalUnicast():
 		if index == 0 {
 			return ap, errors.New("a link-local address, which needs a Dialer with an Index to scope it (a Binding's link may change)")
@@ -238,6 +245,9 @@ func parseNameserver(s string, index int) (netip.AddrPort, error) {
 	}
 	return netip.AddrPortFrom(a, ap.Port()), nil
 }
+
+// ipv4Broadcast is the limited broadcast address, 255.255.255.255.
+var ipv4Broadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 
 // checkZone makes sure that an IPv6 zone names the interface index.
 func checkZone(zone string, index int) error {
@@ -257,10 +267,15 @@ func checkZone(zone string, index int) error {
 	return nil
 }
 
-// loopbackError is the cause of the error for a loopback nameserver.
-type loopbackError struct{}
+// loopbackError is the cause of the error for a loopback nameserver, or the
+// unspecified address, which also means this host.
+type loopbackError struct{ unspecified bool }
 
-func (loopbackError) Error() string {
+func (e loopbackError) Error() string {
+	if e.unspecified {
+		return "the unspecified address, which a query sends to this host over the loopback: " +
+			"no network interface reaches it"
+	}
 	return "a loopback address, which cannot be reached through a network interface " +
 		"(with systemd-resolved, name the link's own nameservers: resolvectl dns, " +
 		"or /run/systemd/resolve/resolv.conf)"
