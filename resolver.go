@@ -382,8 +382,9 @@ func withAsked(ctx context.Context) (context.Context, *asked) {
 	return context.WithValue(ctx, askedKey{}, a), a
 }
 
-// name returns err with the Server of its *net.DNSError replaced by the
-// nameserver asked, when one was. err is left as it is otherwise, and never
+// name returns err with the Server of its *net.DNSError set to the
+// nameserver asked, when one was (net leaves it empty when ctx ended the
+// lookup). err is left as it is otherwise, and never
 // modified: net shares a lookup's error between the dials that wait for it.
 func (a *asked) name(err error) error {
 	server := a.server.Load()
@@ -392,7 +393,7 @@ func (a *asked) name(err error) error {
 		return err
 	}
 	de, ok := oe.Err.(*net.DNSError)
-	if !ok || de.Server == "" || de.Server == *server {
+	if !ok || de.Server == *server {
 		return err
 	}
 	dc, oc := *de, *oe

@@ -41,7 +41,7 @@ func TestLinks(t *testing.T) {
 			t.Fatal("ifb-a not listed")
 		}
 		a := links[i]
-		if a.Index != tp.A.Index || a.MAC != la.Attrs().HardwareAddr.String() || a.Type != "veth" {
+		if a.Index != tp.A.Index || string(a.MAC) != la.Attrs().HardwareAddr.String() || a.Type != "veth" {
 			t.Errorf("ifb-a: got index %d, MAC %s, type %s, want %d, %s, veth", a.Index, a.MAC, a.Type, tp.A.Index, la.Attrs().HardwareAddr)
 		}
 		if !slices.Contains(a.AltNames, "ifbind-alt-a") {

@@ -25,7 +25,7 @@ func TestParseFlags(t *testing.T) {
 		fs := newFlags("t", "", io.Discard, io.Discard)
 		iface := fs.String("i", "", "")
 		fs.Bool("v", false, "")
-		pos, code, stop := parseFlags(fs, tc.args)
+		pos, code, stop := fs.parse(tc.args)
 		if *iface != tc.iface || !slices.Equal(pos, tc.pos) || code != tc.code || stop != tc.stop {
 			t.Errorf("parseFlags(%q) = -i %q, %q, %d, %v; want -i %q, %q, %d, %v",
 				tc.args, *iface, pos, code, stop, tc.iface, tc.pos, tc.code, tc.stop)
@@ -50,7 +50,7 @@ func FuzzParseFlags(f *testing.F) {
 		fs := newFlags("t", "", io.Discard, io.Discard)
 		fs.String("i", "", "")
 		fs.Bool("v", false, "")
-		pos, _, stop := parseFlags(fs, args)
+		pos, _, stop := fs.parse(args)
 		if stop {
 			return
 		}
