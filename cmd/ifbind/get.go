@@ -271,6 +271,8 @@ func setHeaders(req *http.Request, headers []string) string {
 			return fmt.Sprintf("-H %q: want 'NAME: VALUE'", h)
 		case strings.ContainsFunc(value, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }):
 			return fmt.Sprintf("-H %q: the value holds a control character", h)
+		case value == "" && http.CanonicalHeaderKey(name) == "User-Agent":
+			req.Header["User-Agent"] = []string{""} // net/http's own default otherwise
 		case value == "":
 			req.Header.Del(name)
 		case strings.EqualFold(name, "Host"):
