@@ -167,7 +167,7 @@ func (s *seconds) String() string { return time.Duration(*s).String() }
 
 func (s *seconds) Set(v string) error {
 	if f, err := strconv.ParseFloat(v, 64); err == nil && !strings.ContainsAny(v, "xXpP") {
-		if f < 0 || f > float64(1<<63-1)/float64(time.Second) {
+		if !(f >= 0 && f <= float64(1<<63-1)/float64(time.Second)) { // NaN too
 			return errors.New("want a number of seconds from 0")
 		}
 		*s = seconds(f * float64(time.Second))
