@@ -314,6 +314,11 @@ func TestGet(t *testing.T) {
 			!strings.Contains(r.stderr, "ifb-a") || !strings.Contains(r.stderr, "ifb-b") || !strings.Contains(r.stderr, "ifbind-alt-a") {
 			t.Errorf("get -i nosuch0: exit %d, stderr %q, want %d and a list of the links", r.code, r.stderr, exitInterface)
 		}
+		r = runBin(t, bin, "", "get", "-i", "ifb-c", "http://192.0.2.2:8080/")
+		if r.code != exitInterface || !strings.HasPrefix(r.stderr, "ifbind get: -i ifb-c: no link named ifb-c; did you mean ifb-a or ifb-b?\n") ||
+			strings.Contains(r.stderr, "ifbind: ") {
+			t.Errorf("get -i ifb-c: exit %d, stderr %q, want %d, one prefix and a suggestion", r.code, r.stderr, exitInterface)
+		}
 		for _, args := range [][]string{
 			{"get", "http://192.0.2.2:8080/"},
 			{"get", "-i", "ifb-a"},

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"io"
+	"net"
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -167,5 +171,31 @@ func TestScope(t *testing.T) {
 		if got, msg := scope(tc.host, link); got != tc.want || msg != tc.msg {
 			t.Errorf("scope(%q) = %q, %q; want %q, %q", tc.host, got, msg, tc.want, tc.msg)
 		}
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{&net.OpError{Op: "dial", Net: "tcp", Err: &ifbind.BindError{Index: 3, Name: "eth1", Err: syscall.ENODEV}}, exitInterface},
+		{&ifaceError{spec: "eth9", err: syscall.ENODEV}, exitInterface},
+		{&net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}, exitLocal},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, exitNetwork},
+		// A syscall's name no longer decides: only a *BindError does.
+		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("setsockopt", syscall.ENOPROTOOPT)}, exitNetwork},
+	} {
+		if got := exitCode(tc.err); got != tc.want {
+			t.Errorf("exitCode(%v) = %d, want %d", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestMessage(t *testing.T) {
+	err := fmt.Errorf("GET http://x/ through eth1 (index 3): %w", &net.OpError{Op: "dial", Net: "tcp",
+		Err: &ifbind.BindError{Index: 3, Name: "eth1", Err: syscall.ENODEV}})
+	if got, want := message(err), "GET http://x/ through eth1 (index 3): dial tcp: interface 3 (eth1): no such device"; got != want {
+		t.Errorf("message = %q, want %q", got, want)
 	}
 }
