@@ -219,3 +219,15 @@ func (f *ifaceFlags) lookup() (link ifbind.Link, code int, err error) {
 	}
 	return link, exitOK, nil
 }
+
+// dialer returns a Dialer whose sockets go where the flags say, through
+// link, which lookup returned.
+func (f *ifaceFlags) dialer(link ifbind.Link) *ifbind.Dialer {
+	return &ifbind.Dialer{Index: link.Index}
+}
+
+// listenConfig returns a ListenConfig whose sockets go where the flags
+// say, through link, which lookup returned.
+func (f *ifaceFlags) listenConfig(link ifbind.Link) *ifbind.ListenConfig {
+	return &ifbind.ListenConfig{Index: link.Index}
+}

@@ -394,7 +394,7 @@ func (t *transfer) write() int {
 	if f.out != "" && f.out != "-" {
 		var err error
 		if out, err = createPart(f.out); err != nil {
-			return f.fail(t.stderr, exitLocal, err)
+			return f.fail(t.stderr, exitLocal, fmt.Errorf("-o %s: %w", f.out, err))
 		}
 		defer out.abort()
 		w = out.file
@@ -499,7 +499,7 @@ func (m markedWriter) Write(p []byte) (int, error) {
 // one, such as the 127.0.0.53 of systemd-resolved, which no packet sent
 // through link reaches), or exitLocal for a file that cannot be read.
 func newClient(link ifbind.Link, f *getFlags) (c *http.Client, code int, err error) {
-	d := &ifbind.Dialer{Index: link.Index}
+	d := f.iface.dialer(link)
 	d.Timeout = f.connectTimeout
 	if f.dnsViaIface {
 		var servers []string

@@ -88,7 +88,7 @@ func cmdDial(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
-	d := &ifbind.Dialer{Index: link.Index}
+	d := f.iface.dialer(link)
 	d.Timeout = f.timeout
 	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
@@ -117,7 +117,7 @@ func cmdListen(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
-	lc := &ifbind.ListenConfig{Index: link.Index}
+	lc := f.iface.listenConfig(link)
 	failed := func(err error) int {
 		err = fmt.Errorf("%s %s through %v: %w", network, addr, link, err)
 		switch {
