@@ -105,7 +105,7 @@ func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.aka("S", "show-error")
 	fs.BoolVar(&f.failHTTP, "f", false, "on an HTTP status >= 400, write no body (exit code 1 either way)")
 	fs.aka("f", "fail")
-	fs.BoolVar(&f.location, "L", true, "follow redirects: always on, up to --max-redirs (for curl's habit)")
+	fs.BoolVar(&f.location, "L", true, "follow redirects, up to --max-redirs: on unless -L=false (accepted for curl's habit)")
 	fs.aka("L", "location")
 	fs.IntVar(&f.maxRedirs, "max-redirs", 10, "follow at most `N` redirects (0: none; the redirect response is then the result)")
 	fs.secondsVar(&f.connectTimeout, "connect-timeout", 30*time.Second, "give up a connection whose name lookup and connect, or TLS handshake, take more than `SECONDS` (0: never)")
@@ -131,6 +131,9 @@ func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if f.maxRedirs < 0 {
 		return usageError(stderr, "get", "--max-redirs must not be negative")
+	}
+	if !f.location {
+		f.maxRedirs = 0 // -L=false: curl without -L
 	}
 	method, body, code, err := f.request(stdin)
 	if code == exitUsage {

@@ -404,9 +404,11 @@ func TestGet(t *testing.T) {
 		if r.code != exitNetwork || !strings.Contains(r.stderr, "stopped after 2 redirects (--max-redirs)") {
 			t.Errorf("get --max-redirs 2, 3 redirects: exit %d, stderr %q, want %d and the limit named", r.code, r.stderr, exitNetwork)
 		}
-		r = runBin(t, bin, "", "get", "-i", "ifb-b", "--include", "--max-redirs", "0", "http://192.0.2.2:8080/redirect/3")
-		if r.code != 0 || !strings.HasPrefix(r.stdout, "HTTP/1.1 302 Found") || !strings.Contains(r.stdout, "Location: /redirect/2") {
-			t.Errorf("get --max-redirs 0: exit %d, stdout %q, want 0 and the redirect itself", r.code, r.stdout)
+		for _, flag := range []string{"--max-redirs=0", "-L=false"} {
+			r = runBin(t, bin, "", "get", "-i", "ifb-b", "--include", flag, "http://192.0.2.2:8080/redirect/3")
+			if r.code != 0 || !strings.HasPrefix(r.stdout, "HTTP/1.1 302 Found") || !strings.Contains(r.stdout, "Location: /redirect/2") {
+				t.Errorf("get %s: exit %d, stdout %q, want 0 and the redirect itself", flag, r.code, r.stdout)
+			}
 		}
 	})
 
