@@ -167,10 +167,11 @@ func (s *seconds) String() string { return time.Duration(*s).String() }
 
 func (s *seconds) Set(v string) error {
 	if f, err := strconv.ParseFloat(v, 64); err == nil && !strings.ContainsAny(v, "xXpP") {
-		if !(f >= 0 && f <= float64(1<<63-1)/float64(time.Second)) { // NaN too
+		ns := f * float64(time.Second)
+		if !(ns >= 0 && ns < 1<<63) { // NaN too
 			return errors.New("want a number of seconds from 0")
 		}
-		*s = seconds(f * float64(time.Second))
+		*s = seconds(ns)
 		return nil
 	}
 	d, err := time.ParseDuration(v)

@@ -199,3 +199,34 @@ func TestMessage(t *testing.T) {
 		t.Errorf("message = %q, want %q", got, want)
 	}
 }
+
+// FuzzSeconds checks that any time flag parses to a duration of zero or
+// more, or to an error, without a panic.
+func FuzzSeconds(f *testing.F) {
+	for _, seed := range []string{"2", "0.5", "500ms", "1m30s", "-1", "NaN", "1e400", "9223372036.854775807", "0x1p3"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		var s seconds
+		if err := s.Set(in); err == nil && s < 0 {
+			t.Fatalf("seconds %q = %v, want no negative time", in, time.Duration(s))
+		}
+	})
+}
+
+// FuzzAddress checks that any port and host of dial or listen is taken
+// or refused without a panic, and that a host taken with a zone has the
+// zone of the interface.
+func FuzzAddress(f *testing.F) {
+	for _, seed := range []string{"fe80::1%eth1", "fe80::1%eth2", "192.0.2.1", "[::1]", "2001:db8::1%3", "http", "80x", "99999"} {
+		f.Add(seed, seed)
+	}
+	link := ifbind.Link{Index: 3, Name: "eth1", Altnames: []string{"enp1s0"}}
+	f.Fuzz(func(t *testing.T, host, port string) {
+		checkPort("tcp", port, true)
+		got, msg := scope(host, link)
+		if _, zone, ok := strings.Cut(got, "%"); ok && msg == "" && got != host && zone != "eth1" {
+			t.Fatalf("scope(%q) = %q, want the zone eth1", host, got)
+		}
+	})
+}
