@@ -117,7 +117,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 		return d.Dialer.DialContext(ctx, network, address)
 	}
 	var a *asked
-	if d.Resolver != nil {
+	if d.Resolver != nil && isHostName(address) {
 		ctx, a = withAsked(ctx) // for a DNS error, the nameserver asked
 	}
 	c, err := dial(d, network, func(nd *net.Dialer) (net.Conn, error) {

@@ -376,6 +376,17 @@ type askedKey struct{}
 // the server of the system configuration it meant to ask.
 type asked struct{ server atomic.Pointer[string] }
 
+// isHostName reports whether the host of address, a dial's "host:port",
+// is a name to look up rather than an IP address.
+func isHostName(address string) bool {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return true // net will say what is wrong
+	}
+	_, err = netip.ParseAddr(host)
+	return err != nil
+}
+
 // withAsked returns ctx carrying a new record of the nameserver asked.
 func withAsked(ctx context.Context) (context.Context, *asked) {
 	a := new(asked)
