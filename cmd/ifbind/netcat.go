@@ -181,6 +181,7 @@ func ncArgs(cmd string, fs *flagSet, args []string, f *ncFlags, stderr io.Writer
 		return "", "", link, usageError(stderr, cmd, "want a network (tcp or udp) and an address"), true
 	}
 	network, addr = pos[0], pos[1]
+	given := addr // for messages
 	switch network {
 	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6":
 	default:
@@ -191,10 +192,10 @@ func ncArgs(cmd string, fs *flagSet, args []string, f *ncFlags, stderr io.Writer
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", "", link, usageError(stderr, cmd, fmt.Sprintf("address %q: want HOST:PORT, [IPv6]:PORT or :PORT", addr)), true
+		return "", "", link, usageError(stderr, cmd, fmt.Sprintf("address %q: want HOST:PORT, [IPv6]:PORT or :PORT", given)), true
 	}
 	if msg := checkPort(network, port, cmd == "listen"); msg != "" {
-		return "", "", link, usageError(stderr, cmd, fmt.Sprintf("address %q: %s", addr, msg)), true
+		return "", "", link, usageError(stderr, cmd, fmt.Sprintf("address %q: %s", given, msg)), true
 	}
 	link, code, err = f.iface.lookup()
 	if code == exitUsage {
@@ -205,7 +206,7 @@ func ncArgs(cmd string, fs *flagSet, args []string, f *ncFlags, stderr io.Writer
 	}
 	host, msg := scope(host, link)
 	if msg != "" {
-		return "", "", link, usageError(stderr, cmd, fmt.Sprintf("address %q: %s", addr, msg)), true
+		return "", "", link, usageError(stderr, cmd, fmt.Sprintf("address %q: %s", given, msg)), true
 	}
 	return network, net.JoinHostPort(host, port), link, 0, false
 }
