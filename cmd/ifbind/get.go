@@ -447,7 +447,8 @@ type partFile struct {
 }
 
 func createPart(name string) (*partFile, error) {
-	if fi, err := os.Stat(name); err == nil && !fi.Mode().IsRegular() {
+	fi, statErr := os.Stat(name)
+	if statErr == nil && !fi.Mode().IsRegular() {
 		f, err := os.OpenFile(name, os.O_WRONLY|os.O_TRUNC, 0)
 		return &partFile{file: f, name: name}, err
 	}
@@ -455,6 +456,9 @@ func createPart(name string) (*partFile, error) {
 	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 	if err != nil {
 		return nil, err
+	}
+	if statErr == nil {
+		f.Chmod(fi.Mode().Perm()) // FILE keeps its permissions
 	}
 	return &partFile{file: f, name: name, part: part}, nil
 }
