@@ -279,6 +279,21 @@ func TestGet(t *testing.T) {
 		if got, err := os.ReadFile(out); err != nil || string(got) != "a" {
 			t.Errorf("get -o wrote %q (%v), want %q", got, err, "a")
 		}
+		// An existing FILE is replaced whole, and keeps its permissions;
+		// no partial file is left beside it.
+		if err := os.Chmod(out, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		runBin(t, bin, "", "get", "-i", "ifb-b", "-o", out, "http://192.0.2.2:8080/").expect(t, "get -o over a file", 0, "")
+		if got, err := os.ReadFile(out); err != nil || string(got) != "b" {
+			t.Errorf("get -o over a file wrote %q (%v), want %q", got, err, "b")
+		}
+		if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("get -o over a file of mode 0600: mode %v (%v), want 0600", fi.Mode(), err)
+		}
+		if files, _ := os.ReadDir(filepath.Dir(out)); len(files) != 1 {
+			t.Errorf("get -o: %v in the directory, want only the file", files)
+		}
 		r = runBin(t, bin, "", "get", "-i", "ifb-a", "-o", filepath.Join(out, "not-a-dir", "x"), "http://192.0.2.2:8080/")
 		if r.code != exitLocal {
 			t.Errorf("get -o into a missing directory: exit %d, want %d; stderr %s", r.code, exitLocal, r.stderr)
