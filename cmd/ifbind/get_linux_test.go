@@ -458,6 +458,26 @@ func TestGet(t *testing.T) {
 		if r.code != exitNetwork || !strings.Contains(r.stderr, "timed out connecting after 300ms (--connect-timeout)") {
 			t.Errorf("get --connect-timeout 0.3: exit %d, stderr %q, want %d and the connect timeout named", r.code, r.stderr, exitNetwork)
 		}
+		// A server that accepts and never speaks TLS: the handshake has
+		// --connect-timeout too.
+		var ln net.Listener
+		if err := tp.A.Peer.Do(func() (err error) { ln, err = net.Listen("tcp", ":8444"); return err }); err != nil {
+			t.Fatalf("failed to listen in peer a: %v", err)
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+			}
+		}()
+		r = runBin(t, bin, "", "get", "-i", "ifb-a", "--connect-timeout", "0.3", "https://192.0.2.2:8444/")
+		if r.code != exitNetwork || !strings.Contains(r.stderr, "timed out in the TLS handshake after 300ms (--connect-timeout)") {
+			t.Errorf("get --connect-timeout 0.3 from a silent TLS server: exit %d, stderr %q, want %d and the handshake timeout named", r.code, r.stderr, exitNetwork)
+		}
 	})
 
 	t.Run("interrupt removes the partial file", func(t *testing.T) {

@@ -175,6 +175,9 @@ func TestUsage(t *testing.T) {
 			t.Errorf("%q: exit %d, stdout %q, want 0 and the version with %s", args, r.code, r.stdout, runtime.Version())
 		}
 	}
+	if r := runBin(t, bin, "", "help", "get"); r.code != 0 || !strings.HasPrefix(r.stdout, "Usage: ifbind get") {
+		t.Errorf("help get: exit %d, stdout %q, want 0 and the usage of get", r.code, r.stdout)
+	}
 	for _, cmd := range []string{"get", "dial", "listen", "demo", "links"} {
 		r := runBin(t, bin, "", cmd, "-h")
 		if r.code != 0 || !strings.Contains(r.stdout, "Usage: ifbind "+cmd) || cmd != "links" && !strings.Contains(r.stdout, "Exit codes:") {

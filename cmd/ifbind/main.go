@@ -90,7 +90,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	cmds := commands()
 	switch name := args[0]; name {
-	case "-h", "-help", "--help", "help":
+	case "help":
+		if cmd, ok := cmds[strings.Join(args[1:2], "")]; ok { // ifbind help get
+			return cmd([]string{"-h"}, stdin, stdout, stderr)
+		}
+		fmt.Fprint(stdout, usageText)
+		return exitOK
+	case "-h", "-help", "--help":
 		fmt.Fprint(stdout, usageText)
 		return exitOK
 	case "-version", "--version":
