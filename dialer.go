@@ -125,15 +125,25 @@ func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 // does not affect the connection once made.
 //
 // Name resolution uses d.Resolver and is not bound to the interface unless
-// that resolver is. Unix networks ("unix", "unixgram", "unixpacket") reach no
-// interface: they are dialed as by net.Dialer, without binding.
+// that resolver is. When that resolver was made by NewResolver, a
+// *net.DNSError names as its Server the nameserver asked. Unix networks
+// ("unix", "unixgram", "unixpacket") reach no interface: they are dialed as
+// by net.Dialer, without binding.
 func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	if isUnixNetwork(network) {
 		return d.Dialer.DialContext(ctx, network, address)
 	}
-	return dial(d, network, func(nd net.Dialer) (net.Conn, error) {
+	var a *asked
+	if d.Resolver != nil && isHostName(address) {
+		ctx, a = withAsked(ctx) // for a DNS error, the nameserver asked
+	}
+	c, err := dial(d, network, func(nd net.Dialer) (net.Conn, error) {
 		return nd.DialContext(ctx, network, address)
 	})
+	if err != nil && a != nil {
+		err = a.name(err)
+	}
+	return c, err
 }
 
 // DialTCP is net.Dialer's DialTCP through a socket bound to d.Index, or to

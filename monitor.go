@@ -201,7 +201,7 @@ func (m *Monitor) entry(l Link, id linkIdentity, prev *linkEntry) *linkEntry {
 // LinkByName returns the link whose name or altname is name, from the
 // monitor's table, without a system call. A miss is an error for which
 // errors.Is(err, syscall.ENODEV) holds and that names the links whose names
-// are close, as in "ifbind: no link named eth1; close: eth0, ens1".
+// are close, as in "ifbind: no link named eth1; did you mean eth0 or ens1?".
 func (m *Monitor) LinkByName(name string) (Link, error) {
 	s := m.load()
 	if e := s.byName[name]; e != nil {

@@ -72,10 +72,11 @@ var ErrLoopbackNameserver = errors.New("ifbind: a loopback nameserver cannot be 
 // from the system configuration, as for any net.Resolver with PreferGo set:
 // the resolver replaces only the nameservers it names. With the usual
 // configuration (one nameserver, two attempts), a query tries two of the
-// resolver's nameservers, and the queries after it the next ones. The
-// *net.DNSError of a failed lookup names, as its Server, a nameserver of
-// the system configuration, not the one asked: net.Resolver does not let
-// its Dial say which it dialed. Lookups of names in /etc/hosts are answered
+// resolver's nameservers, and the queries after it the next ones. When a
+// Dialer's DialContext fails to resolve, the *net.DNSError names as its
+// Server the nameserver last asked; a lookup called on the resolver itself
+// names one of the system configuration instead, which net.Resolver reports
+// whoever its Dial reached. Lookups of names in /etc/hosts are answered
 // from that file, without a query; the C library's resolver and its
 // name-service modules are never used.
 //
@@ -295,13 +296,16 @@ type servers struct {
 // fields (LocalAddr, Control...) all apply.
 func (s *servers) dial(ctx context.Context, network, _ string) (net.Conn, error) {
 	i := s.cur.Load()
-	server := s.addrs[i%uint32(len(s.addrs))]
+	server := &s.addrs[i%uint32(len(s.addrs))]
+	if a, ok := ctx.Value(askedKey{}).(*asked); ok {
+		a.server.Store(server)
+	}
 	switch network {
 	case "udp", "udp4", "udp6", "tcp", "tcp4", "tcp6":
 	default:
 		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
 	}
-	c, err := s.d.DialContext(ctx, network, server)
+	c, err := s.d.DialContext(ctx, network, *server)
 	if err != nil {
 		s.failed(i)
 		return nil, err
@@ -376,4 +380,50 @@ func (c *tcpConn) Read(b []byte) (int, error) {
 		c.s.failed(c.i)
 	}
 	return n, err
+}
+
+// askedKey is the context key of the *asked a Dialer's DialContext hands
+// down to its resolver's dials.
+type askedKey struct{}
+
+// asked records the nameserver a resolver made by NewResolver dialed last
+// for one DialContext, so that its error can name it: net.Resolver names
+// the server of the system configuration it meant to ask.
+type asked struct{ server atomic.Pointer[string] }
+
+// isHostName reports whether the host of address, a dial's "host:port",
+// is a name to look up rather than an IP address.
+func isHostName(address string) bool {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return true // net will say what is wrong
+	}
+	_, err = netip.ParseAddr(host)
+	return err != nil
+}
+
+// withAsked returns ctx carrying a new record of the nameserver asked.
+func withAsked(ctx context.Context) (context.Context, *asked) {
+	a := new(asked)
+	return context.WithValue(ctx, askedKey{}, a), a
+}
+
+// name returns err with the Server of its *net.DNSError set to the
+// nameserver asked, when one was (net leaves it empty when ctx ended the
+// lookup). err is left as it is otherwise, and never
+// modified: net shares a lookup's error between the dials that wait for it.
+func (a *asked) name(err error) error {
+	server := a.server.Load()
+	oe, ok := err.(*net.OpError)
+	if server == nil || !ok {
+		return err
+	}
+	de, ok := oe.Err.(*net.DNSError)
+	if !ok || de.Server == *server {
+		return err
+	}
+	dc, oc := *de, *oe
+	dc.Server = *server
+	oc.Err = &dc
+	return &oc
 }
