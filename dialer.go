@@ -53,6 +53,9 @@ type Dialer struct {
 // unreachable" (IPv6), where d's own methods say which interface is missing.
 func (d *Dialer) NetDialer() *net.Dialer {
 	bd, _ := newBinder(d.Index, d.Binding, false, d.Control, d.ControlContext)
+	if g := closingOf(d.Binding); g != nil {
+		bd.err = g.unwrappable("NetDialer")
+	}
 	nd := d.Dialer
 	nd.Control = nil
 	nd.ControlContext = bd.dialHook()
@@ -115,15 +118,22 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	if isUnixNetwork(network) {
 		return d.Dialer.DialContext(ctx, network, address)
 	}
-	return dial(d, network, func(nd *net.Dialer) (net.Conn, error) {
+	c, err := dial(d, network, func(nd *net.Dialer) (net.Conn, error) {
 		return nd.DialContext(ctx, network, address)
 	})
+	if g := closingOf(d.Binding); g != nil && err == nil {
+		return g.wrapConn(c, "dial", network)
+	}
+	return c, err
 }
 
 // DialTCP is net.Dialer's DialTCP through a socket bound to d.Index, or to
 // the link d.Binding chooses. ctx bounds the connect; it does not affect the
 // connection once made.
 func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.TCPConn, error) {
+	if err := closingRefused(d.Binding, "dial", network, "DialTCP"); err != nil {
+		return nil, err
+	}
 	return dial(d, network, func(nd *net.Dialer) (*net.TCPConn, error) {
 		return nd.DialTCP(ctx, network, laddr, raddr)
 	})
@@ -133,6 +143,9 @@ func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip
 // the link d.Binding chooses. ctx bounds the making of the socket; it does
 // not affect the conn once made.
 func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.UDPConn, error) {
+	if err := closingRefused(d.Binding, "dial", network, "DialUDP"); err != nil {
+		return nil, err
+	}
 	return dial(d, network, func(nd *net.Dialer) (*net.UDPConn, error) {
 		return nd.DialUDP(ctx, network, laddr, raddr)
 	})
@@ -142,6 +155,9 @@ func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip
 // or to the link d.Binding chooses. Raw sockets need CAP_NET_RAW. ctx bounds
 // the making of the socket; it does not affect the conn once made.
 func (d *Dialer) DialIP(ctx context.Context, network string, laddr, raddr netip.Addr) (*net.IPConn, error) {
+	if err := closingRefused(d.Binding, "dial", network, "DialIP"); err != nil {
+		return nil, err
+	}
 	return dial(d, network, func(nd *net.Dialer) (*net.IPConn, error) {
 		return nd.DialIP(ctx, network, laddr, raddr)
 	})

@@ -41,6 +41,9 @@ type ListenConfig struct {
 // cannot bind gives a copy whose every listen fails.
 func (lc *ListenConfig) NetListenConfig() *net.ListenConfig {
 	bd, _ := newBinder(lc.Index, lc.Binding, true, lc.Control, nil)
+	if g := closingOf(lc.Binding); g != nil {
+		bd.err = g.unwrappable("NetListenConfig")
+	}
 	nlc := lc.ListenConfig
 	nlc.Control = bd.listenHook()
 	return &nlc
@@ -56,7 +59,11 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 	if err != nil {
 		return nil, err
 	}
-	return nlc.Listen(ctx, network, address)
+	ln, err := nlc.Listen(ctx, network, address)
+	if g := closingOf(lc.Binding); g != nil && err == nil && !isUnixNetwork(network) {
+		return g.wrapListener(ln, network)
+	}
+	return ln, err
 }
 
 // ListenPacket announces on the local network address, as net.ListenConfig's
@@ -69,7 +76,11 @@ func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address strin
 	if err != nil {
 		return nil, err
 	}
-	return nlc.ListenPacket(ctx, network, address)
+	pc, err := nlc.ListenPacket(ctx, network, address)
+	if g := closingOf(lc.Binding); g != nil && err == nil && !isUnixNetwork(network) {
+		return g.wrapPacketConn(pc, network)
+	}
+	return pc, err
 }
 
 // prepare returns a copy of lc.ListenConfig that binds its sockets, and the
