@@ -8,36 +8,25 @@ import (
 	"sync"
 )
 
-// PinClosing is Pin, and more: the Dialers and ListenConfigs that use the
-// Binding it returns hand out sockets that m closes once it sees the pinned
-// link deleted or moved to another namespace (or once m stops), so that
-// they cannot go on waiting on a device that no longer exists, nor hear a
-// device that later takes its index. Reads, writes and Accepts blocked at
-// that moment return at once, and those calls, and all later ones, fail with
-// an error for which errors.Is(err, ErrLinkGone) holds (errors.Is(err,
-// net.ErrClosed) when m stopped). Pin does none of this, and costs nothing
-// more for it.
+// PinClosing is Pin, and m also closes the sockets made through the
+// Binding it returns as soon as it sees the pinned link deleted or moved to
+// another namespace, or m stops. Calls blocked on them return at once; they
+// and every later call fail with an error for which errors.Is(err,
+// ErrLinkGone) holds (errors.Is(err, net.ErrClosed) once m stopped).
 //
-// The sockets it applies to are those of Dialer.Dial and DialContext,
-// ListenConfig.Listen (the listener, and every conn its Accept returns),
-// ListenPacket and ListenICMP. These do not return net's own types but wrappers that
-// implement the same interfaces (net.Conn, net.Listener, net.PacketConn: a
-// datagram conn implements both net.Conn and net.PacketConn) and report the
-// cause; their NetConn or NetListener method returns the *net.TCPConn,
-// *net.UDPConn or *net.TCPListener beneath, for what the interfaces lack
-// (CloseWrite, SyscallConn, keep-alives). Close the wrapper, not what
-// NetConn returns: the wrapper's Close is what stops m from tracking the
-// socket. A wrapper dropped without Close is closed by the garbage
-// collector, as net's own conns are.
+// That error needs types of ifbind's own: Dial, DialContext, Listen (and its
+// Accept), ListenPacket and ListenICMP return wrappers that implement
+// net.Conn, net.Listener or net.PacketConn (a datagram conn both), whose
+// NetConn or NetListener method returns the conn or listener of net beneath.
+// Close the wrapper: its Close drops the socket from m. A wrapper dropped
+// without Close is closed by the garbage collector. DialTCP, DialUDP,
+// DialIP, ListenUDP, NetDialer and NetListenConfig, which hand out net's
+// types, fail with an error for which errors.Is(err, ErrUnsupported) holds.
+// NewResolver treats the Binding as a Pin: a query's socket lives briefly.
 //
-// The methods that must return net's concrete types (DialTCP, DialUDP,
-// DialIP, ListenUDP) and the copies NetDialer and
-// NetListenConfig make fail with an error for which errors.Is(err,
-// ErrUnsupported) holds: they could not report why their sockets closed.
-//
-// Each socket costs a lock, a map entry and a cleanup while it is open (see
-// BENCHMARKS.md); m closes the sockets from its own goroutine. Errors of
-// PinClosing are those of Pin. The Binding is safe for concurrent use.
+// Index, Follow and Pin pay nothing for this; a socket made through
+// PinClosing costs a few hundred nanoseconds more (see BENCHMARKS.md).
+// Errors are those of Pin. The Binding is safe for concurrent use.
 func (m *Monitor) PinClosing(spec string) (Binding, error) {
 	b, err := m.Pin(spec)
 	if err != nil {
