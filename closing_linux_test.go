@@ -72,7 +72,7 @@ func in(t testing.TB, ns *testnet.NS, f func() error) {
 func TestPinClosing(t *testing.T) {
 	for _, how := range []string{"delete", "move"} {
 		t.Run(how, func(t *testing.T) {
-					testnet.CheckLeaks(t)
+			testnet.CheckLeaks(t)
 			w := newWire(t)
 			m := monitorIn(t, w.x, monitorConfig{})
 			b, err := m.PinClosing("c0")
@@ -291,6 +291,20 @@ func TestPinClosingTracksOnlyOpenSockets(t *testing.T) {
 			want("closing", 4-n)
 		}
 	}
+
+	// ICMP conns are tracked too.
+	in(t, w.x, func() error {
+		c, err := lc.ListenICMP(ctx, "ip4:icmp", netip.Addr{})
+		if err != nil {
+			return err
+		}
+		want("ICMP open", 1)
+		if _, ok := c.(interface{ NetConn() net.Conn }); !ok {
+			t.Errorf("an ICMP conn through a closing pin is %T, not a wrapper", c)
+		}
+		return c.Close()
+	})
+	want("ICMP closed", 0)
 
 	// Dropped without Close: the garbage collector closes and drops it.
 	in(t, w.x, func() error {
