@@ -6,6 +6,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // PinClosing is Pin, and m also closes the sockets made through the
@@ -302,6 +303,16 @@ func (c *closingConn) Write(b []byte) (int, error) {
 
 // Close closes the conn, and the monitor stops tracking it.
 func (c *closingConn) Close() error { return c.close(c.Conn) }
+
+func (c *closingConn) SetDeadline(t time.Time) error { return c.g.mapErr(c.Conn.SetDeadline(t)) }
+
+func (c *closingConn) SetReadDeadline(t time.Time) error {
+	return c.g.mapErr(c.Conn.SetReadDeadline(t))
+}
+
+func (c *closingConn) SetWriteDeadline(t time.Time) error {
+	return c.g.mapErr(c.Conn.SetWriteDeadline(t))
+}
 
 // NetConn returns the conn beneath: a *net.TCPConn, *net.UDPConn or
 // *net.IPConn. Close c, not it.

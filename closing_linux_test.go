@@ -170,6 +170,7 @@ func TestPinClosing(t *testing.T) {
 			}()
 			time.Sleep(50 * time.Millisecond) // let them block; not needed for correctness
 
+			start := time.Now()
 			l, err := w.hx.LinkByName("c0")
 			if err != nil {
 				t.Fatalf("failed to look up c0: %v", err)
@@ -194,11 +195,15 @@ func TestPinClosing(t *testing.T) {
 					t.Errorf("%s: error %v is not a *net.OpError", r.what, r.err)
 				}
 			}
+			t.Logf("%s: every blocked call returned %v after the %s began", how, time.Since(start), how)
 			if _, err := client.Write([]byte("x")); !errors.Is(err, ErrLinkGone) {
 				t.Errorf("client Write after c0 went: got %v, want ErrLinkGone", err)
 			}
 			if _, err := pc.WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv4(198, 51, 100, 2), Port: 9}); !errors.Is(err, ErrLinkGone) {
 				t.Errorf("WriteTo after c0 went: got %v, want ErrLinkGone", err)
+			}
+			if err := server.SetDeadline(time.Now().Add(time.Second)); !errors.Is(err, ErrLinkGone) {
+				t.Errorf("accepted SetDeadline after c0 went: got %v, want ErrLinkGone", err)
 			}
 			if err := client.Close(); !errors.Is(err, ErrLinkGone) {
 				t.Errorf("client Close after c0 went: got %v, want ErrLinkGone", err)
@@ -401,11 +406,16 @@ func TestIndexComesBackByMove(t *testing.T) {
 
 	ctx := context.Background()
 	var old net.PacketConn
+	var oldLn net.Listener
 	in(t, w.x, func() (err error) {
-		old, err = (&ListenConfig{Index: index}).ListenPacket(ctx, "udp4", ":5000")
+		if old, err = (&ListenConfig{Index: index}).ListenPacket(ctx, "udp4", ":5000"); err != nil {
+			return err
+		}
+		oldLn, err = (&ListenConfig{Index: index}).Listen(ctx, "tcp4", ":5000")
 		return err
 	})
 	defer old.Close()
+	defer oldLn.Close()
 
 	// c0 leaves, w1 moves in.
 	gone := testnet.NewNS(t)
@@ -458,6 +468,15 @@ func TestIndexComesBackByMove(t *testing.T) {
 	buf := make([]byte, 8)
 	if n, _, err := old.ReadFrom(buf); err != nil || string(buf[:n]) != "w1" {
 		t.Errorf("listener made with Index %d before c0 left: got %q, %v; want w1's datagram", index, buf[:n], err)
+	}
+	var dialed net.Conn
+	in(t, p2, func() (err error) { dialed, err = net.Dial("tcp4", "203.0.113.1:5000"); return err })
+	defer dialed.Close()
+	oldLn.(*net.TCPListener).SetDeadline(time.Now().Add(5 * time.Second))
+	if c, err := oldLn.Accept(); err != nil {
+		t.Errorf("TCP listener made with Index %d before c0 left: got %v, want w1's connection", index, err)
+	} else {
+		c.Close()
 	}
 	// A new Index listen binds w1; the pin fails closed.
 	if got, err := listenIn(t, w.x, &ListenConfig{Index: index}); err != nil || got != index {
