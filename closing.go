@@ -1,6 +1,7 @@
 package ifbind
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -317,6 +318,40 @@ func (c *closingConn) SetWriteDeadline(t time.Time) error {
 // NetConn returns the conn beneath: a *net.TCPConn, *net.UDPConn or
 // *net.IPConn. Close c, not it.
 func (c *closingConn) NetConn() net.Conn { return c.Conn }
+
+// ReadFrom and WriteTo let io.Copy reach the *net.TCPConn beneath, which
+// splices and sends files without copying through user space.
+func (c *closingConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		n, err := rf.ReadFrom(r)
+		return n, c.g.mapErr(err)
+	}
+	return io.Copy(struct{ io.Writer }{c}, r)
+}
+
+func (c *closingConn) WriteTo(w io.Writer) (int64, error) {
+	if wt, ok := c.Conn.(io.WriterTo); ok {
+		n, err := wt.WriteTo(w)
+		return n, c.g.mapErr(err)
+	}
+	return io.Copy(w, struct{ io.Reader }{c})
+}
+
+// CloseWrite and CloseRead shut down one direction of the *net.TCPConn
+// beneath, as its own methods do.
+func (c *closingConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return c.g.mapErr(cw.CloseWrite())
+	}
+	return &net.OpError{Op: "close", Net: c.Conn.LocalAddr().Network(), Err: errors.ErrUnsupported}
+}
+
+func (c *closingConn) CloseRead() error {
+	if cr, ok := c.Conn.(interface{ CloseRead() error }); ok {
+		return c.g.mapErr(cr.CloseRead())
+	}
+	return &net.OpError{Op: "close", Net: c.Conn.LocalAddr().Network(), Err: errors.ErrUnsupported}
+}
 
 // A closingPacketConn is a datagram conn made through a closing pin: both a
 // net.Conn and a net.PacketConn, as *net.UDPConn is.

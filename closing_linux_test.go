@@ -3,10 +3,12 @@ package ifbind
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -276,6 +278,22 @@ func TestPinClosingTracksOnlyOpenSockets(t *testing.T) {
 		})
 		if _, ok := uc.(net.PacketConn); !ok {
 			t.Errorf("a UDP conn through a closing pin is %T, not a net.PacketConn", uc)
+		}
+		// What net/http and io.Copy look for on a *net.TCPConn.
+		if _, ok := tc.(interface {
+			io.ReaderFrom
+			io.WriterTo
+			CloseWrite() error
+			CloseRead() error
+		}); !ok {
+			t.Errorf("a TCP conn through a closing pin is %T, without ReadFrom, WriteTo, CloseWrite and CloseRead", tc)
+		} else if i == 0 {
+			if n, err := tc.(io.ReaderFrom).ReadFrom(strings.NewReader("hello")); n != 5 || err != nil {
+				t.Errorf("ReadFrom: got %d, %v; want 5, nil", n, err)
+			}
+			if err := tc.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+				t.Errorf("CloseWrite: %v", err)
+			}
 		}
 		want("open", 4)
 		in(t, w.p, func() error {
