@@ -18,7 +18,8 @@ import (
 //
 // That error needs types of ifbind's own: Dial, DialContext, Listen (and its
 // Accept), ListenPacket and ListenICMP return wrappers that implement
-// net.Conn, net.Listener or net.PacketConn (a datagram conn both), whose
+// net.Conn, net.Listener or net.PacketConn (a datagram conn both; a TCP
+// conn also CloseWrite, CloseRead, io.ReaderFrom and io.WriterTo), whose
 // NetConn or NetListener method returns the conn or listener of net beneath.
 // Close the wrapper: its Close drops the socket from m. A wrapper dropped
 // without Close is closed by the garbage collector. DialTCP, DialUDP,
