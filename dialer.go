@@ -37,7 +37,9 @@ type Dialer struct {
 	// until it is deleted. Each socket reads the monitor's table once,
 	// without a lock or a system call; a binding that cannot be made (no
 	// link by that name, a pinned link gone, a closed monitor) fails the
-	// socket before it connects.
+	// socket before it connects. A Binding from PinClosing also closes the
+	// conns when their link goes, and Dial and DialContext then return
+	// wrappers: see PinClosing.
 	Binding Binding
 }
 

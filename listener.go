@@ -30,7 +30,8 @@ type ListenConfig struct {
 	// Binding, when not nil, chooses the interface for each socket in place
 	// of Index, which must then be 0: a ListenConfig with both set fails
 	// every listen. See Dialer.Binding. The monitor's table, not a system
-	// call, vouches that the link exists.
+	// call, vouches that the link exists. A Binding from PinClosing also
+	// closes the sockets when their link goes: see PinClosing.
 	Binding Binding
 }
 
