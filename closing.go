@@ -205,7 +205,20 @@ func (m *Monitor) tracked() (guards, socks int) {
 // unwrappable returns the error of a method that cannot hand out a wrapper
 // for a socket of g.
 func (g *guard) unwrappable(method string) error {
-	return &BindError{Index: g.p.index, Name: g.p.name, Err: unsupportedError(method + " with a closing pin (use Dial, DialContext, Listen or ListenPacket, whose conns can report ErrLinkGone)")}
+	return &BindError{Index: g.p.index, Name: g.p.name, Err: closingUnsupported(method)}
+}
+
+// closingUnsupported is the cause of the error of a method that cannot
+// hand out a wrapper. It is ErrUnsupported for errors.Is.
+type closingUnsupported string
+
+func (e closingUnsupported) Error() string {
+	return string(e) + " cannot be used with a closing pin: its sockets could not report ErrLinkGone " +
+		"(use Dial, DialContext, Listen, ListenPacket or ListenICMP)"
+}
+
+func (closingUnsupported) Is(target error) bool {
+	return target == ErrUnsupported || target == errors.ErrUnsupported
 }
 
 // closingRefused returns the error of method for a closing pin, else nil.
