@@ -44,7 +44,9 @@ type Dialer struct {
 	// until it is deleted. Each socket reads the monitor's table once,
 	// without a lock or a system call; a binding that cannot be made (no
 	// link by that name, a pinned link gone, a closed monitor) fails the
-	// socket before it connects.
+	// socket before it connects. A Binding from PinClosing also closes the
+	// conns when their link goes, and Dial and DialContext then return
+	// wrappers: see PinClosing.
 	Binding Binding
 }
 
@@ -65,6 +67,9 @@ type Dialer struct {
 func (d *Dialer) NetDialer() *net.Dialer {
 	bd, _ := newBinder(d.Index, d.Binding, false, d.Control, d.ControlContext)
 	bd.exposed = true
+	if g := closingOf(d.Binding); g != nil {
+		bd.err = g.unwrappable("NetDialer")
+	}
 	nd := d.Dialer
 	nd.Control = nil
 	nd.ControlContext = bd.dialHook()
@@ -143,6 +148,9 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	if err != nil && a != nil {
 		err = a.name(err)
 	}
+	if g := closingOf(d.Binding); g != nil && err == nil {
+		return g.wrapConn(c, "dial", network)
+	}
 	return c, err
 }
 
@@ -150,6 +158,9 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 // the link d.Binding chooses. ctx bounds the connect; it does not affect the
 // connection once made.
 func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.TCPConn, error) {
+	if err := closingRefused(d.Binding, "dial", network, "DialTCP"); err != nil {
+		return nil, err
+	}
 	return dial(d, network, func(nd net.Dialer) (*net.TCPConn, error) {
 		return nd.DialTCP(ctx, network, laddr, raddr)
 	})
@@ -159,6 +170,9 @@ func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip
 // the link d.Binding chooses. ctx bounds the making of the socket; it does
 // not affect the conn once made.
 func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.UDPConn, error) {
+	if err := closingRefused(d.Binding, "dial", network, "DialUDP"); err != nil {
+		return nil, err
+	}
 	return dial(d, network, func(nd net.Dialer) (*net.UDPConn, error) {
 		return nd.DialUDP(ctx, network, laddr, raddr)
 	})
@@ -168,6 +182,9 @@ func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip
 // or to the link d.Binding chooses. Raw sockets need CAP_NET_RAW. ctx bounds
 // the making of the socket; it does not affect the conn once made.
 func (d *Dialer) DialIP(ctx context.Context, network string, laddr, raddr netip.Addr) (*net.IPConn, error) {
+	if err := closingRefused(d.Binding, "dial", network, "DialIP"); err != nil {
+		return nil, err
+	}
 	return dial(d, network, func(nd net.Dialer) (*net.IPConn, error) {
 		return nd.DialIP(ctx, network, laddr, raddr)
 	})

@@ -42,8 +42,10 @@ func (noIndexError) Unwrap() error { return syscall.EINVAL }
 
 // ErrLinkGone is the cause of every binding made through a Binding from
 // (*Monitor).Pin once the pinned link has been deleted: the socket is not
-// made, even when another link now has the same index or name. Test for it
-// with errors.Is; such errors also satisfy errors.Is(err, syscall.ENODEV).
+// made, even when another link now has the same index or name. It is also
+// the cause of the errors of sockets that a (*Monitor).PinClosing binding
+// closed when its link went. Test for it with errors.Is; such errors also
+// satisfy errors.Is(err, syscall.ENODEV).
 var ErrLinkGone = errors.New("ifbind: link gone")
 
 // linkGoneError is the cause a pin reports once its link was deleted. It is

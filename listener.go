@@ -35,7 +35,8 @@ type ListenConfig struct {
 	// Binding, when not nil, chooses the interface for each socket in place
 	// of Index, which must then be 0: a ListenConfig with both set fails
 	// every listen. See Dialer.Binding. The monitor's table, not a system
-	// call, vouches that the link exists.
+	// call, vouches that the link exists. A Binding from PinClosing also
+	// closes the sockets when their link goes: see PinClosing.
 	Binding Binding
 }
 
@@ -50,6 +51,9 @@ type ListenConfig struct {
 func (lc *ListenConfig) NetListenConfig() *net.ListenConfig {
 	bd, _ := newBinder(lc.Index, lc.Binding, true, lc.Control, nil)
 	bd.exposed = true
+	if g := closingOf(lc.Binding); g != nil {
+		bd.err = g.unwrappable("NetListenConfig")
+	}
 	nlc := lc.ListenConfig
 	nlc.SetMultipathTCP(false)
 	nlc.Control = bd.listenHook()
@@ -66,7 +70,11 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 	if err != nil {
 		return nil, err
 	}
-	return nlc.Listen(ctx, network, address)
+	ln, err := nlc.Listen(ctx, network, address)
+	if g := closingOf(lc.Binding); g != nil && err == nil && !isUnixNetwork(network) {
+		return g.wrapListener(ln, network)
+	}
+	return ln, err
 }
 
 // ListenPacket announces on the local network address, as net.ListenConfig's
@@ -79,7 +87,11 @@ func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address strin
 	if err != nil {
 		return nil, err
 	}
-	return nlc.ListenPacket(ctx, network, address)
+	pc, err := nlc.ListenPacket(ctx, network, address)
+	if g := closingOf(lc.Binding); g != nil && err == nil && !isUnixNetwork(network) {
+		return g.wrapPacketConn(pc, network)
+	}
+	return pc, err
 }
 
 // prepare returns a copy of lc.ListenConfig that binds its sockets, and the

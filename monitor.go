@@ -41,6 +41,11 @@ type Monitor struct {
 	stopped  chan struct{} // closed when the monitor is told to stop
 	done     chan struct{} // closed when its goroutine has exited
 
+	// The guards of PinClosing bindings that have open sockets; reap
+	// closes them when their link goes. Lookups never touch them.
+	guardMu sync.Mutex
+	guards  map[*guard]struct{}
+
 	// Counters, for tests and diagnostics.
 	events  atomic.Uint64 // link messages applied
 	resyncs atomic.Uint64 // dumps after the kernel dropped events
@@ -175,8 +180,9 @@ func (m *Monitor) load() *snapshot {
 	return closedSnapshot
 }
 
-// publish makes s the monitor's table and wakes whoever waits for a change.
-// Only the monitor's goroutine publishes.
+// publish makes s the monitor's table, wakes whoever waits for a change,
+// and closes the sockets of closing pins whose link is gone. Only the
+// monitor's goroutine publishes.
 func (m *Monitor) publish(s *snapshot) {
 	if s.err == nil {
 		s.changed = make(chan struct{})
@@ -184,6 +190,7 @@ func (m *Monitor) publish(s *snapshot) {
 	if old := m.snap.Swap(s); old != nil && old.changed != nil {
 		close(old.changed)
 	}
+	m.reap()
 }
 
 // entry makes the entry for l, of a new generation unless prev is the same

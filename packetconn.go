@@ -41,6 +41,9 @@ func (lc *ListenConfig) ListenUDP(ctx context.Context, network string, laddr net
 	default:
 		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
 	}
+	if err := closingRefused(lc.Binding, "listen", network, "ListenUDP"); err != nil {
+		return nil, err
+	}
 	nlc, bd, err := lc.prepare(network, true)
 	if err != nil {
 		return nil, err
@@ -280,6 +283,14 @@ func (r *IngressReader) ReadFrom(b []byte) (n int, from netip.AddrPort, in Ingre
 // Messages are built and parsed with golang.org/x/net/icmp. ctx is used
 // while the conn is made; it does not affect the conn once made.
 func (lc *ListenConfig) ListenICMP(ctx context.Context, network string, laddr netip.Addr) (net.PacketConn, error) {
+	pc, err := lc.listenICMP(ctx, network, laddr)
+	if g := closingOf(lc.Binding); g != nil && err == nil {
+		return g.wrapPacketConn(pc, network)
+	}
+	return pc, err
+}
+
+func (lc *ListenConfig) listenICMP(ctx context.Context, network string, laddr netip.Addr) (net.PacketConn, error) {
 	address := ""
 	if laddr.IsValid() {
 		address = laddr.String()

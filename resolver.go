@@ -119,6 +119,9 @@ func newResolver(d *Dialer, conf string, nameservers []string) (*net.Resolver, e
 		source = " (from " + conf + ")"
 	}
 	s := &servers{d: *d, addrs: make([]string, 0, len(nameservers))}
+	if cp, ok := d.Binding.(*closingPin); ok {
+		s.d.Binding = cp.pin // a query's socket lives for one query
+	}
 	for _, ns := range nameservers {
 		ap, err := parseNameserver(ns, d.Index)
 		if err != nil {
