@@ -93,11 +93,13 @@ func (f *follow) String() string { return "follow " + f.name }
 
 // Pin resolves spec (an index, a hardware address, a name or altname, as
 // LookupLink takes) through m's table, once, and returns a Binding that binds
-// every socket to that link. Once m sees the link deleted, every socket
-// fails with an error for which errors.Is(err, ErrLinkGone) holds, even when
+// every socket to that link. Once m sees the link deleted (or moved to
+// another namespace, which the kernel announces as a deletion), every new
+// socket fails with an error for which errors.Is(err, ErrLinkGone) holds, even when
 // a new link takes the same name or the same index; once m is closed, with
 // one for which errors.Is(err, net.ErrClosed) holds. A rename of the pinned
-// link does not matter. See Binding for when to pin.
+// link does not matter. Sockets already made stay open; PinClosing closes
+// them too. See Binding for when to pin.
 //
 // Deletion is seen as m sees it: a socket made within the microseconds
 // between the kernel deleting the link and m reading the event still binds

@@ -49,6 +49,16 @@ func isUnixNetwork(network string) bool {
 	return false
 }
 
+// isTCPNetwork reports whether network names TCP, the one protocol that
+// may be Multipath TCP.
+func isTCPNetwork(network string) bool {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+		return true
+	}
+	return false
+}
+
 // A target is the interface one socket is to be bound to, as a binder
 // decided it.
 type target struct {
@@ -76,7 +86,13 @@ type binder struct {
 	index  int     // a fixed index, when b is nil
 	b      Binding // chooses per socket, when not nil
 	listen bool
-	err    error // when not nil, every socket but a Unix one fails with it
+	// exposed is set in the hooks of the copies NetDialer and
+	// NetListenConfig hand out, which a caller may turn to Multipath TCP
+	// after the fact: there each TCP socket is asked whether it is one, and
+	// refused before it is bound. The package's own copies turn Multipath
+	// TCP off and skip the question.
+	exposed bool
+	err     error // when not nil, every socket but a Unix one fails with it
 
 	ctl    ctlFunc
 	ctlCtx ctlContextFunc
@@ -134,6 +150,11 @@ func (bd binder) control(ctx context.Context, si sockInfo, c syscall.RawConn) er
 		t, err := bd.decide(si)
 		if err != nil {
 			return err
+		}
+		if bd.exposed && isTCPNetwork(si.network) {
+			if err := refuseMultipathTCP(c, t); err != nil {
+				return err
+			}
 		}
 		if bd.bound != nil {
 			atomic.StoreInt64(bd.bound, int64(t.index))
@@ -213,8 +234,7 @@ func addrZone(a net.Addr) string {
 // the one a socket is (or is to be) bound to. The kernel lets a zone
 // override the binding: a datagram sent to fe80::1%B leaves through B, and
 // a bind to fe80::1%B rebinds the socket to B, both without an error. A
-// numeric zone is an index, as in net; a zone of 0 names none and is
-// allowed, as the kernel then uses the binding. name is the bound
+// zone that names no interface is refused too. name is the bound
 // interface's name, for the error, when known.
 func checkZone(zone string, index int, name string) error {
 	if err := zoneCause(zone, index); err != nil {
@@ -223,20 +243,17 @@ func checkZone(zone string, index int, name string) error {
 	return nil
 }
 
-// zoneCause is checkZone's cause, without the BindError around it.
+// zoneCause is checkZone's cause, without the BindError around it. A zone
+// is read as net reads it (see zoneIndex).
 func zoneCause(zone string, index int) error {
 	if zone == "" {
 		return nil
 	}
-	zi, err := strconv.Atoi(zone)
+	zi, err := zoneIndex(zone)
 	if err != nil {
-		l, lerr := LinkByName(zone)
-		if lerr != nil {
-			return &zoneError{zone: zone}
-		}
-		zi = l.Index
+		return &zoneError{zone: zone}
 	}
-	if zi == 0 || zi == index {
+	if zi == index {
 		return nil
 	}
 	return &zoneError{zone: zone, index: zi}

@@ -197,3 +197,23 @@ func interfaceExists(index int) bool {
 	defer unix.Close(fd)
 	return !errors.Is(checkIndex(fd, index), unix.ENODEV)
 }
+
+// refuseMultipathTCP fails when c is a Multipath TCP socket, which would
+// open subflows through other interfaces than t's: the caller turned it on
+// in a copy from NetDialer or NetListenConfig.
+func refuseMultipathTCP(c syscall.RawConn, t target) error {
+	var proto int
+	var err error
+	if cerr := c.Control(func(fd uintptr) {
+		proto, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PROTOCOL)
+	}); cerr != nil {
+		return cerr
+	}
+	if err != nil {
+		return &BindError{Index: t.index, Name: t.name, Err: os.NewSyscallError("getsockopt", err)}
+	}
+	if proto == unix.IPPROTO_MPTCP {
+		return &BindError{Index: t.index, Name: t.name, Err: errMultipathTCP}
+	}
+	return nil
+}

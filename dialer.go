@@ -16,6 +16,13 @@ import (
 // ControlContext included: the binding is made first, and the caller's hook
 // then sees the socket already bound; an error from it aborts the socket.
 //
+// Multipath TCP cannot be bound: the kernel's path manager opens subflows
+// through the endpoints of other interfaces, whatever the first one was bound
+// to. Every TCP dial of a Dialer whose MultipathTCP reports true
+// (SetMultipathTCP(true), or GODEBUG=multipathtcp=1 or 3) fails before any
+// socket exists, with a *BindError for which errors.Is(err, ErrUnsupported)
+// holds; the default is plain TCP.
+//
 // A zone that names another interface, in the address dialed or in
 // LocalAddr (a bind to fe80::1%eth2 would rebind the socket to eth2), fails
 // the dial with a *BindError for which errors.Is(err, syscall.EINVAL)
@@ -43,7 +50,9 @@ type Dialer struct {
 	// until it is deleted. Each socket reads the monitor's table once,
 	// without a lock or a system call; a binding that cannot be made (no
 	// link by that name, a pinned link gone, a closed monitor) fails the
-	// socket before it connects.
+	// socket before it connects. A Binding from PinClosing also closes the
+	// conns when their link goes, and Dial and DialContext then return
+	// wrappers: see PinClosing.
 	Binding Binding
 }
 
@@ -54,12 +63,20 @@ type Dialer struct {
 // changes to d do not affect the copy. A d that cannot bind (Index 0, both
 // fields set) gives a copy whose every dial fails.
 //
+// The copy's hook refuses a Multipath TCP socket before binding it (see
+// Dialer): a copy set to Multipath TCP, by d or later, dials plain TCP,
+// since net falls back to it when Multipath TCP fails.
+//
 // Errors from a dial through the copy are those of net.Dialer: when the
 // interface has gone, they say "no such device" (IPv4) or "network is
 // unreachable" (IPv6), where d's own methods say which interface is missing.
 func (d *Dialer) NetDialer() *net.Dialer {
 	bd, _ := newBinder(d.Index, d.Binding, false, d.Control, d.ControlContext)
 	bd.lzone = addrZone(d.LocalAddr)
+	bd.exposed = true
+	if g := closingOf(d.Binding); g != nil {
+		bd.err = g.unwrappable("NetDialer")
+	}
 	nd := d.Dialer
 	nd.Control = nil
 	nd.ControlContext = bd.dialHook()
@@ -79,6 +96,10 @@ func (d *Dialer) prepare(network string) (net.Dialer, binder, error) {
 	}
 	bd.lzone = addrZone(d.LocalAddr)
 	nd := d.Dialer
+	if isTCPNetwork(network) && nd.MultipathTCP() {
+		return net.Dialer{}, bd, &net.OpError{Op: "dial", Net: network, Err: &BindError{Index: d.Index, Err: errMultipathTCP}}
+	}
+	nd.SetMultipathTCP(false)
 	nd.Control = nil
 	nd.ControlContext = bd.dialHook()
 	return nd, bd, nil
@@ -86,13 +107,13 @@ func (d *Dialer) prepare(network string) (net.Dialer, binder, error) {
 
 // dial is the body of every Dial method: it makes the bound copy of d's
 // net.Dialer, dials through it with do, and names the cause of a failure.
-func dial[C any](d *Dialer, network string, do func(nd *net.Dialer) (C, error)) (C, error) {
+func dial[C any](d *Dialer, network string, do func(nd net.Dialer) (C, error)) (C, error) {
 	nd, bd, err := d.prepare(network)
 	if err != nil {
 		var zero C
 		return zero, err
 	}
-	c, err := do(&nd)
+	c, err := do(nd)
 	if err != nil {
 		index := bd.fixed()
 		if bd.bound != nil {
@@ -117,22 +138,38 @@ func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 // does not affect the connection once made.
 //
 // Name resolution uses d.Resolver and is not bound to the interface unless
-// that resolver is. Unix networks ("unix", "unixgram", "unixpacket") reach no
-// interface: they are dialed as by net.Dialer, without binding.
+// that resolver is. When that resolver was made by NewResolver, a
+// *net.DNSError names as its Server the nameserver asked. Unix networks
+// ("unix", "unixgram", "unixpacket") reach no interface: they are dialed as
+// by net.Dialer, without binding.
 func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	if isUnixNetwork(network) {
 		return d.Dialer.DialContext(ctx, network, address)
 	}
-	return dial(d, network, func(nd *net.Dialer) (net.Conn, error) {
+	var a *asked
+	if d.Resolver != nil && isHostName(address) {
+		ctx, a = withAsked(ctx) // for a DNS error, the nameserver asked
+	}
+	c, err := dial(d, network, func(nd net.Dialer) (net.Conn, error) {
 		return nd.DialContext(ctx, network, address)
 	})
+	if err != nil && a != nil {
+		err = a.name(err)
+	}
+	if g := closingOf(d.Binding); g != nil && err == nil {
+		return g.wrapConn(c, "dial", network)
+	}
+	return c, err
 }
 
 // DialTCP is net.Dialer's DialTCP through a socket bound to d.Index, or to
 // the link d.Binding chooses. ctx bounds the connect; it does not affect the
 // connection once made.
 func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.TCPConn, error) {
-	return dial(d, network, func(nd *net.Dialer) (*net.TCPConn, error) {
+	if err := closingRefused(d.Binding, "dial", network, "DialTCP"); err != nil {
+		return nil, err
+	}
+	return dial(d, network, func(nd net.Dialer) (*net.TCPConn, error) {
 		return nd.DialTCP(ctx, network, laddr, raddr)
 	})
 }
@@ -141,7 +178,10 @@ func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip
 // the link d.Binding chooses. ctx bounds the making of the socket; it does
 // not affect the conn once made.
 func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.UDPConn, error) {
-	return dial(d, network, func(nd *net.Dialer) (*net.UDPConn, error) {
+	if err := closingRefused(d.Binding, "dial", network, "DialUDP"); err != nil {
+		return nil, err
+	}
+	return dial(d, network, func(nd net.Dialer) (*net.UDPConn, error) {
 		return nd.DialUDP(ctx, network, laddr, raddr)
 	})
 }
@@ -150,7 +190,10 @@ func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip
 // or to the link d.Binding chooses. Raw sockets need CAP_NET_RAW. ctx bounds
 // the making of the socket; it does not affect the conn once made.
 func (d *Dialer) DialIP(ctx context.Context, network string, laddr, raddr netip.Addr) (*net.IPConn, error) {
-	return dial(d, network, func(nd *net.Dialer) (*net.IPConn, error) {
+	if err := closingRefused(d.Binding, "dial", network, "DialIP"); err != nil {
+		return nil, err
+	}
+	return dial(d, network, func(nd net.Dialer) (*net.IPConn, error) {
 		return nd.DialIP(ctx, network, laddr, raddr)
 	})
 }

@@ -13,8 +13,8 @@ import (
 // platform offers no way to do: a dial or a listen where the operating
 // system cannot bind a socket to an interface by index (and a listen on
 // windows, which binds only what a socket sends), a link monitor or alias
-// lookup outside Linux. ifbind never hands out an unbound socket in its
-// place. errors.Is(err, errors.ErrUnsupported) holds for the same errors.
+// lookup outside Linux, and a Multipath TCP connection anywhere (see
+// Dialer). ifbind never hands out an unbound socket in its place. errors.Is(err, errors.ErrUnsupported) holds for the same errors.
 var ErrUnsupported = fmt.Errorf("ifbind: not supported on %s: %w", runtime.GOOS, errors.ErrUnsupported)
 
 // An unsupportedError says what the platform cannot do. It is ErrUnsupported
@@ -42,8 +42,10 @@ func (noIndexError) Unwrap() error { return syscall.EINVAL }
 
 // ErrLinkGone is the cause of every binding made through a Binding from
 // (*Monitor).Pin once the pinned link has been deleted: the socket is not
-// made, even when another link now has the same index or name. Test for it
-// with errors.Is; such errors also satisfy errors.Is(err, syscall.ENODEV).
+// made, even when another link now has the same index or name. It is also
+// the cause of the errors of sockets that a (*Monitor).PinClosing binding
+// closed when its link went. Test for it with errors.Is; such errors also
+// satisfy errors.Is(err, syscall.ENODEV).
 var ErrLinkGone = errors.New("ifbind: link gone")
 
 // linkGoneError is the cause a pin reports once its link was deleted. It is
@@ -61,6 +63,24 @@ func (linkGoneError) Is(target error) bool {
 // errListenSendOnly is the cause of every listen where a binding chooses
 // only the interface a socket sends through (windows).
 var errListenSendOnly error = unsupportedError("listening on one interface (the binding would choose only where replies are sent)")
+
+// errMultipathTCP is the cause of every TCP dial of a Dialer whose
+// MultipathTCP reports true, and of every Multipath TCP socket a copy from
+// NetDialer or NetListenConfig makes. It is ErrUnsupported for errors.Is.
+// No sentinel of its own is exported: the only cause is the caller's
+// setting, and the only fix is to change it.
+var errMultipathTCP error = multipathTCPError{}
+
+type multipathTCPError struct{}
+
+func (multipathTCPError) Error() string {
+	return "multipath TCP cannot be bound to one interface: its path manager opens " +
+		"subflows through the endpoints of other interfaces; call SetMultipathTCP(false)"
+}
+
+func (multipathTCPError) Is(target error) bool {
+	return target == ErrUnsupported || target == errors.ErrUnsupported
+}
 
 // errBothSet is the cause of the error of a Dialer or ListenConfig that has
 // both Index and Binding set.

@@ -7,15 +7,18 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ifbind/ifbind/internal/testnet"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
 )
 
 const pingGroupRange = "/proc/sys/net/ipv4/ping_group_range"
@@ -130,6 +133,73 @@ func TestListenICMP(t *testing.T) {
 					t.Errorf("peer %s saw the echo request sent bound to %s", other.Name, s.LinkName)
 				}
 			})
+		}
+	}
+}
+
+// TestListenICMPZone proves that the zone of a link-local laddr may name
+// the bound interface by index, as net reads zones, or by name, and that a
+// zone naming another interface is refused (EINVAL) before the socket binds
+// to its address: the kernel would let a raw socket's zone override the
+// binding.
+func TestListenICMPZone(t *testing.T) {
+	tp := testnet.New(t)
+	allowPing(t, tp.A.Index)
+	linkLocal := netip.MustParseAddr("fe80::1")
+	for _, s := range tp.Sides() {
+		l, err := netlink.LinkByIndex(s.Index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: linkLocal.AsSlice(), Mask: net.CIDRMask(64, 128)}, Flags: unix.IFA_F_NODAD}
+		if err := netlink.AddrAdd(l, addr); err != nil {
+			t.Fatalf("failed to add %v to %s: %v", linkLocal, s.LinkName, err)
+		}
+	}
+	ctx := context.Background()
+	for _, network := range []string{"udp6", "ip6:ipv6-icmp"} {
+		for _, c := range []struct {
+			zone string
+			want error // nil: bound to A
+		}{
+			{strconv.Itoa(tp.A.Index), nil},
+			{tp.A.LinkName, nil},
+			{strconv.Itoa(tp.B.Index), syscall.EINVAL},
+			{tp.B.LinkName, syscall.EINVAL},
+		} {
+			laddr := linkLocal.WithZone(c.zone)
+			pc, err := (&ListenConfig{Index: tp.A.Index}).ListenICMP(ctx, network, laddr)
+			if c.want != nil {
+				var be *BindError
+				if !errors.Is(err, c.want) || !errors.As(err, &be) || be.Index != tp.A.Index {
+					t.Errorf("ListenICMP(%s, %v) bound to %s: got %v, want a *BindError of index %d that is %v", network, laddr, tp.A.LinkName, err, tp.A.Index, c.want)
+				}
+				if pc != nil {
+					pc.Close()
+				}
+				continue
+			}
+			if err != nil {
+				t.Errorf("ListenICMP(%s, %v) bound to %s: %v", network, laddr, tp.A.LinkName, err)
+				continue
+			}
+			rc, err := pc.(syscall.Conn).SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := readBound(rc); err != nil || got != tp.A.Index {
+				t.Errorf("ListenICMP(%s, %v): bound to %d, %v; want %d", network, laddr, got, err, tp.A.Index)
+			}
+			pc.Close()
+		}
+		// A zone that names nothing is an address error.
+		pc, err := (&ListenConfig{Index: tp.A.Index}).ListenICMP(ctx, network, linkLocal.WithZone("nosuch0"))
+		if pc != nil {
+			pc.Close()
+		}
+		var ae *net.AddrError
+		if !errors.As(err, &ae) {
+			t.Errorf("ListenICMP(%s) with zone nosuch0: got %v, want a *net.AddrError", network, err)
 		}
 	}
 }

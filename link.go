@@ -123,8 +123,12 @@ type notFoundError struct {
 
 func (e *notFoundError) Error() string {
 	s := "no link " + e.what
-	if len(e.close) > 0 {
-		s += "; close: " + strings.Join(e.close, ", ")
+	if n := len(e.close); n > 0 {
+		s += "; did you mean "
+		if n > 1 {
+			s += strings.Join(e.close[:n-1], ", ") + " or "
+		}
+		s += e.close[n-1] + "?"
 	}
 	return s
 }

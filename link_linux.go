@@ -26,7 +26,7 @@ import (
 //
 // A miss is an error for which errors.Is(err, syscall.ENODEV) holds, and
 // which names the links whose names are close, as in "ifbind: no link named
-// eth1; close: eth0, ens1"; only a miss lists the links, to find them.
+// eth1; did you mean eth0 or ens1?"; only a miss lists the links, to find them.
 func LinkByName(name string) (Link, error) {
 	l, err := new(netlink.Handle).LinkByName(name)
 	if err != nil {

@@ -84,3 +84,20 @@ func FuzzParseLinkSpec(f *testing.F) {
 		}
 	})
 }
+
+func TestNotFoundErrorSuggests(t *testing.T) {
+	for _, tc := range []struct {
+		close []string
+		want  string
+	}{
+		{nil, "no link named eth9"},
+		{[]string{"eth0"}, "no link named eth9; did you mean eth0?"},
+		{[]string{"eth0", "eth1"}, "no link named eth9; did you mean eth0 or eth1?"},
+		{[]string{"eth0", "eth1", "eth2"}, "no link named eth9; did you mean eth0, eth1 or eth2?"},
+	} {
+		e := &notFoundError{what: "named eth9", close: tc.close}
+		if got := e.Error(); got != tc.want {
+			t.Errorf("got %q, want %q", got, tc.want)
+		}
+	}
+}

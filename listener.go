@@ -15,6 +15,11 @@ import (
 // Control included: the binding is made first, and the caller's Control then
 // sees the socket already bound; an error from it aborts the socket.
 //
+// A listener is always plain TCP, never Multipath TCP, whose path manager
+// would accept and open subflows through other interfaces: Listen turns it
+// off whatever the embedded config says (net cannot tell its default from
+// SetMultipathTCP(true)). A Multipath TCP client then falls back to TCP.
+//
 // A listen address whose zone names another interface (a bind to
 // fe80::1%eth2 would rebind the socket to eth2) fails with a *BindError for
 // which errors.Is(err, syscall.EINVAL) holds. The conns returned are net's
@@ -36,7 +41,8 @@ type ListenConfig struct {
 	// Binding, when not nil, chooses the interface for each socket in place
 	// of Index, which must then be 0: a ListenConfig with both set fails
 	// every listen. See Dialer.Binding. The monitor's table, not a system
-	// call, vouches that the link exists.
+	// call, vouches that the link exists. A Binding from PinClosing also
+	// closes the sockets when their link goes: see PinClosing.
 	Binding Binding
 }
 
@@ -44,10 +50,18 @@ type ListenConfig struct {
 // Control binds every socket to lc.Index, or to the link lc.Binding
 // chooses, before running lc's own Control, for APIs that take a
 // *net.ListenConfig. Later changes to lc do not affect the copy. An lc that
-// cannot bind gives a copy whose every listen fails.
+// cannot bind gives a copy whose every listen fails. The copy has Multipath
+// TCP turned off, and its hook refuses a Multipath TCP socket before binding
+// it: after SetMultipathTCP(true) the copy still listens on plain TCP, since
+// net falls back to it when Multipath TCP fails.
 func (lc *ListenConfig) NetListenConfig() *net.ListenConfig {
 	bd, _ := newBinder(lc.Index, lc.Binding, true, lc.Control, nil)
+	bd.exposed = true
+	if g := closingOf(lc.Binding); g != nil {
+		bd.err = g.unwrappable("NetListenConfig")
+	}
 	nlc := lc.ListenConfig
+	nlc.SetMultipathTCP(false)
 	nlc.Control = bd.listenHook()
 	return &nlc
 }
@@ -62,7 +76,11 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 	if err != nil {
 		return nil, err
 	}
-	return nlc.Listen(ctx, network, address)
+	ln, err := nlc.Listen(ctx, network, address)
+	if g := closingOf(lc.Binding); g != nil && err == nil && !isUnixNetwork(network) {
+		return g.wrapListener(ln, network)
+	}
+	return ln, err
 }
 
 // ListenPacket announces on the local network address, as net.ListenConfig's
@@ -75,7 +93,11 @@ func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address strin
 	if err != nil {
 		return nil, err
 	}
-	return nlc.ListenPacket(ctx, network, address)
+	pc, err := nlc.ListenPacket(ctx, network, address)
+	if g := closingOf(lc.Binding); g != nil && err == nil && !isUnixNetwork(network) {
+		return g.wrapPacketConn(pc, network)
+	}
+	return pc, err
 }
 
 // prepare returns a copy of lc.ListenConfig that binds its sockets, and the
@@ -93,6 +115,7 @@ func (lc *ListenConfig) prepare(network string, track bool) (net.ListenConfig, b
 	if track {
 		bd.bound = new(int64)
 	}
+	nlc.SetMultipathTCP(false)
 	nlc.Control = bd.listenHook()
 	return nlc, bd, nil
 }

@@ -41,6 +41,11 @@ type Monitor struct {
 	stopped  chan struct{} // closed when the monitor is told to stop
 	done     chan struct{} // closed when its goroutine has exited
 
+	// The guards of PinClosing bindings that have open sockets; reap
+	// closes them when their link goes. Lookups never touch them.
+	guardMu sync.Mutex
+	guards  map[*guard]struct{}
+
 	// Counters, for tests and diagnostics.
 	events  atomic.Uint64 // link messages applied
 	resyncs atomic.Uint64 // dumps after the kernel dropped events
@@ -175,8 +180,9 @@ func (m *Monitor) load() *snapshot {
 	return closedSnapshot
 }
 
-// publish makes s the monitor's table and wakes whoever waits for a change.
-// Only the monitor's goroutine publishes.
+// publish makes s the monitor's table, wakes whoever waits for a change,
+// and closes the sockets of closing pins whose link is gone. Only the
+// monitor's goroutine publishes.
 func (m *Monitor) publish(s *snapshot) {
 	if s.err == nil {
 		s.changed = make(chan struct{})
@@ -184,6 +190,7 @@ func (m *Monitor) publish(s *snapshot) {
 	if old := m.snap.Swap(s); old != nil && old.changed != nil {
 		close(old.changed)
 	}
+	m.reap()
 }
 
 // entry makes the entry for l, of a new generation unless prev is the same
@@ -201,7 +208,7 @@ func (m *Monitor) entry(l Link, id linkIdentity, prev *linkEntry) *linkEntry {
 // LinkByName returns the link whose name or altname is name, from the
 // monitor's table, without a system call. A miss is an error for which
 // errors.Is(err, syscall.ENODEV) holds and that names the links whose names
-// are close, as in "ifbind: no link named eth1; close: eth0, ens1".
+// are close, as in "ifbind: no link named eth1; did you mean eth0 or ens1?".
 func (m *Monitor) LinkByName(name string) (Link, error) {
 	s := m.load()
 	if e := s.byName[name]; e != nil {

@@ -238,8 +238,8 @@ func TestLinkLookups(t *testing.T) {
 		f    func() (Link, error)
 		msg  string
 	}{
-		{"LinkByName", func() (Link, error) { return LinkByName("wan1") }, "ifbind: no link named wan1; close: wan0, wan0p"},
-		{"Monitor.LinkByName", func() (Link, error) { return m.LinkByName("wan1") }, "ifbind: no link named wan1; close: wan0, wan0p"},
+		{"LinkByName", func() (Link, error) { return LinkByName("wan1") }, "ifbind: no link named wan1; did you mean wan0 or wan0p?"},
+		{"Monitor.LinkByName", func() (Link, error) { return m.LinkByName("wan1") }, "ifbind: no link named wan1; did you mean wan0 or wan0p?"},
 		{"LinkByName far", func() (Link, error) { return LinkByName("xyzzy") }, "ifbind: no link named xyzzy"},
 		{"LinkByIndex", func() (Link, error) { return LinkByIndex(9999) }, "ifbind: no link with index 9999"},
 		{"Monitor.LinkByIndex", func() (Link, error) { return m.LinkByIndex(9999) }, "ifbind: no link with index 9999"},

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/net/ipv4"
@@ -50,6 +51,9 @@ func (lc *ListenConfig) ListenUDP(ctx context.Context, network string, laddr net
 	case "udp", "udp4", "udp6":
 	default:
 		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
+	}
+	if err := closingRefused(lc.Binding, "listen", network, "ListenUDP"); err != nil {
+		return nil, err
 	}
 	nlc, bd, err := lc.prepare(network, true)
 	if err != nil {
@@ -357,45 +361,81 @@ func (e *ingressError) Unwrap() error { return syscall.EINVAL }
 // another interface, and control messages (IP_PKTINFO, IPV6_PKTINFO) that
 // name one: the kernel would send through it. What is sent through the
 // conn's SyscallConn, as golang.org/x/net/ipv4 and ipv6 do with a
-// ControlMessage, is not seen. A zone in laddr that names another
-// interface is refused in the same way.
+// ControlMessage, is not seen.
+//
+// The zone of a link-local laddr names the interface as in net, by name or
+// by index; one that names another interface than the one bound is an error
+// for which errors.Is(err, syscall.EINVAL) holds (the kernel would let it
+// move a raw socket to that interface).
 //
 // Messages are built and parsed with golang.org/x/net/icmp. ctx is used
 // while the conn is made; it does not affect the conn once made.
 func (lc *ListenConfig) ListenICMP(ctx context.Context, network string, laddr netip.Addr) (net.PacketConn, error) {
+	pc, err := lc.listenICMP(ctx, network, laddr)
+	if g := closingOf(lc.Binding); g != nil && err == nil {
+		return g.wrapPacketConn(pc, network)
+	}
+	return pc, err
+}
+
+func (lc *ListenConfig) listenICMP(ctx context.Context, network string, laddr netip.Addr) (net.PacketConn, error) {
 	address := ""
 	if laddr.IsValid() {
 		address = laddr.String()
 	}
+	raw := false
 	switch network {
 	case "ip4:icmp", "ip4:1", "ip6:ipv6-icmp", "ip6:58":
-		nlc, bd, err := lc.prepare(network, true)
-		if err != nil {
-			return nil, err
+		raw = true
+	case "udp4", "udp6":
+	default:
+		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
+	}
+	nlc, bd, err := lc.prepare(network, true)
+	if err != nil {
+		return nil, err
+	}
+	zone := 0
+	if z := laddr.Zone(); z != "" {
+		if zone, err = zoneIndex(z); err != nil {
+			return nil, &net.OpError{Op: "listen", Net: network, Err: &net.AddrError{Err: err.Error(), Addr: address}}
 		}
+		// A zone that names another interface than the one bound is
+		// refused by the binder, before the socket binds to laddr.
+	}
+	if raw {
 		pc, err := nlc.ListenPacket(ctx, network, address)
 		if err != nil {
 			return nil, err
 		}
-		return &icmpIPConn{IPConn: pc.(*net.IPConn), index: int(*bd.bound)}, nil
-	case "udp4", "udp6":
-		nlc, bd, err := lc.prepare(network, true)
-		if err != nil {
-			return nil, err
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, &net.OpError{Op: "listen", Net: network, Err: err}
-		}
-		if laddr.IsValid() && (laddr.Is4() || laddr.Is4In6()) != (network == "udp4") {
-			return nil, &net.OpError{Op: "listen", Net: network, Err: &net.AddrError{Err: "address of the wrong family", Addr: address}}
-		}
-		c, err := listenPing(network, laddr.Unmap(), nlc.Control)
-		if err != nil {
-			return nil, &net.OpError{Op: "listen", Net: network, Err: err}
-		}
-		return &icmpUDPConn{UDPConn: c.(*net.UDPConn), index: int(*bd.bound)}, nil
+		return &icmpIPConn{IPConn: pc.(*net.IPConn), index: int(atomic.LoadInt64(bd.bound))}, nil
 	}
-	return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
+	if err := ctx.Err(); err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	if laddr.IsValid() && (laddr.Is4() || laddr.Is4In6()) != (network == "udp4") {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: &net.AddrError{Err: "address of the wrong family", Addr: address}}
+	}
+	c, err := listenPing(network, laddr.Unmap(), zone, nlc.Control)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	return &icmpUDPConn{UDPConn: c.(*net.UDPConn), index: int(atomic.LoadInt64(bd.bound))}, nil
+}
+
+// zoneIndex returns the index of the interface an IPv6 zone names, read as
+// net reads zones: the name of an interface, or else its index in decimal.
+func zoneIndex(zone string) (int, error) {
+	l, err := LinkByName(zone)
+	if err == nil {
+		return l.Index, nil
+	}
+	if isDigits(zone) {
+		if i, aerr := strconv.Atoi(zone); aerr == nil && invalidIndex(i) == nil {
+			return i, nil
+		}
+	}
+	return 0, err
 }
 
 // icmpIPConn is a raw ICMP conn of ListenICMP: a *net.IPConn whose write

@@ -201,8 +201,9 @@ func ipv6Only(c *net.UDPConn) (bool, error) {
 
 // listenPing makes an unprivileged ICMP socket (SOCK_DGRAM, IPPROTO_ICMP or
 // IPPROTO_ICMPV6), runs ctl on it (the binding of a ListenConfig), binds it
-// to laddr and hands it to the net package.
-func listenPing(network string, laddr netip.Addr, ctl ctlFunc) (net.PacketConn, error) {
+// to laddr, scoped to the interface index zone when laddr has a zone, and
+// hands it to the net package.
+func listenPing(network string, laddr netip.Addr, zone int, ctl ctlFunc) (net.PacketConn, error) {
 	family, proto := unix.AF_INET, unix.IPPROTO_ICMP
 	var sa unix.Sockaddr = &unix.SockaddrInet4{}
 	if network == "udp6" {
@@ -213,15 +214,7 @@ func listenPing(network string, laddr netip.Addr, ctl ctlFunc) (net.PacketConn, 
 		if laddr.Is4() {
 			sa = &unix.SockaddrInet4{Addr: laddr.As4()}
 		} else {
-			sa6 := &unix.SockaddrInet6{Addr: laddr.As16()}
-			if z := laddr.Zone(); z != "" {
-				l, err := LinkByName(z)
-				if err != nil {
-					return nil, err
-				}
-				sa6.ZoneId = uint32(l.Index)
-			}
-			sa = sa6
+			sa = &unix.SockaddrInet6{Addr: laddr.As16(), ZoneId: uint32(zone)}
 		}
 	}
 	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, proto)

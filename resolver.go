@@ -57,7 +57,10 @@ var ErrLoopbackNameserver = errors.New("ifbind: a loopback nameserver cannot be 
 // stub at 127.0.0.53: the nameservers it forwards to are listed in
 // /run/systemd/resolve/resolv.conf and, for each link, by "resolvectl dns".
 // An error is also returned when d is nil, when d has neither a valid Index
-// nor a Binding (or has both), and when a nameserver is not an IP address.
+// nor a Binding (or has both), and when a nameserver is not an IP address
+// or is a multicast or broadcast (255.255.255.255) address. The unspecified
+// address (0.0.0.0, ::, ::ffff:0.0.0.0) means this host: it is refused as a
+// loopback nameserver is.
 // With a Binding, the queries bind as d's dials do, socket by socket, and a
 // link-local nameserver is an error: its zone would follow no link.
 //
@@ -69,10 +72,11 @@ var ErrLoopbackNameserver = errors.New("ifbind: a loopback nameserver cannot be 
 // from the system configuration, as for any net.Resolver with PreferGo set:
 // the resolver replaces only the nameservers it names. With the usual
 // configuration (one nameserver, two attempts), a query tries two of the
-// resolver's nameservers, and the queries after it the next ones. The
-// *net.DNSError of a failed lookup names, as its Server, a nameserver of
-// the system configuration, not the one asked: net.Resolver does not let
-// its Dial say which it dialed. Lookups of names in /etc/hosts are answered
+// resolver's nameservers, and the queries after it the next ones. When a
+// Dialer's DialContext fails to resolve, the *net.DNSError names as its
+// Server the nameserver last asked; a lookup called on the resolver itself
+// names one of the system configuration instead, which net.Resolver reports
+// whoever its Dial reached. Lookups of names in /etc/hosts are answered
 // from that file, without a query; the C library's resolver and its
 // name-service modules are never used.
 //
@@ -115,6 +119,9 @@ func newResolver(d *Dialer, conf string, nameservers []string) (*net.Resolver, e
 		source = " (from " + conf + ")"
 	}
 	s := &servers{d: *d, addrs: make([]string, 0, len(nameservers))}
+	if cp, ok := d.Binding.(*closingPin); ok {
+		s.d.Binding = cp.pin // a query's socket lives for one query
+	}
 	for _, ns := range nameservers {
 		ap, err := parseNameserver(ns, d.Index)
 		if err != nil {
@@ -219,10 +226,14 @@ func parseNameserver(s string, index int) (netip.AddrPort, error) {
 		a = a.Unmap()
 	}
 	switch {
-	case a.IsLoopback() || a.IsUnspecified():
+	case a.IsLoopback():
 		return ap, loopbackError{}
+	case a.IsUnspecified():
+		return ap, loopbackError{unspecified: true}
 	case a.IsMulticast():
-		return ap, errors.New("a multicast address")
+		return ap, errors.New("a multicast address, which names no one nameserver")
+	case a == ipv4Broadcast:
+		return ap, errors.New("the broadcast address, which names no one nameserver: every host of the link would hear the query")
 	case a.Is6() && a.IsLinkLocalUnicast():
 		if index == 0 {
 			return ap, errors.New("a link-local address, which needs a Dialer with an Index to scope it (a Binding's link may change)")
@@ -239,10 +250,18 @@ func parseNameserver(s string, index int) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(a, ap.Port()), nil
 }
 
-// loopbackError is the cause of the error for a loopback nameserver.
-type loopbackError struct{}
+// ipv4Broadcast is the limited broadcast address, 255.255.255.255.
+var ipv4Broadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 
-func (loopbackError) Error() string {
+// loopbackError is the cause of the error for a loopback nameserver, or the
+// unspecified address, which also means this host.
+type loopbackError struct{ unspecified bool }
+
+func (e loopbackError) Error() string {
+	if e.unspecified {
+		return "the unspecified address, which a query sends to this host over the loopback: " +
+			"no network interface reaches it"
+	}
 	return "a loopback address, which cannot be reached through a network interface " +
 		"(with systemd-resolved, name the link's own nameservers: resolvectl dns, " +
 		"or /run/systemd/resolve/resolv.conf)"
@@ -262,13 +281,16 @@ type servers struct {
 // fields (LocalAddr, Control...) all apply.
 func (s *servers) dial(ctx context.Context, network, _ string) (net.Conn, error) {
 	i := s.cur.Load()
-	server := s.addrs[i%uint32(len(s.addrs))]
+	server := &s.addrs[i%uint32(len(s.addrs))]
+	if a, ok := ctx.Value(askedKey{}).(*asked); ok {
+		a.server.Store(server)
+	}
 	switch network {
 	case "udp", "udp4", "udp6", "tcp", "tcp4", "tcp6":
 	default:
 		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
 	}
-	c, err := s.d.DialContext(ctx, network, server)
+	c, err := s.d.DialContext(ctx, network, *server)
 	if err != nil {
 		s.failed(i)
 		return nil, err
@@ -343,4 +365,50 @@ func (c *tcpConn) Read(b []byte) (int, error) {
 		c.s.failed(c.i)
 	}
 	return n, err
+}
+
+// askedKey is the context key of the *asked a Dialer's DialContext hands
+// down to its resolver's dials.
+type askedKey struct{}
+
+// asked records the nameserver a resolver made by NewResolver dialed last
+// for one DialContext, so that its error can name it: net.Resolver names
+// the server of the system configuration it meant to ask.
+type asked struct{ server atomic.Pointer[string] }
+
+// isHostName reports whether the host of address, a dial's "host:port",
+// is a name to look up rather than an IP address.
+func isHostName(address string) bool {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return true // net will say what is wrong
+	}
+	_, err = netip.ParseAddr(host)
+	return err != nil
+}
+
+// withAsked returns ctx carrying a new record of the nameserver asked.
+func withAsked(ctx context.Context) (context.Context, *asked) {
+	a := new(asked)
+	return context.WithValue(ctx, askedKey{}, a), a
+}
+
+// name returns err with the Server of its *net.DNSError set to the
+// nameserver asked, when one was (net leaves it empty when ctx ended the
+// lookup). err is left as it is otherwise, and never
+// modified: net shares a lookup's error between the dials that wait for it.
+func (a *asked) name(err error) error {
+	server := a.server.Load()
+	oe, ok := err.(*net.OpError)
+	if server == nil || !ok {
+		return err
+	}
+	de, ok := oe.Err.(*net.DNSError)
+	if !ok || de.Server == *server {
+		return err
+	}
+	dc, oc := *de, *oe
+	dc.Server = *server
+	oc.Err = &dc
+	return &oc
 }

@@ -2,6 +2,7 @@ package ifbind
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"net"
 	"net/netip"
@@ -57,6 +58,38 @@ func TestResolverAsksItsOwnNIC(t *testing.T) {
 		if got := len(dns[s.Name].Queries(name)); got != len(servers) {
 			t.Errorf("DNS server of %s saw %d queries for %s, want %d", s.Name, got, name, len(servers))
 		}
+	}
+}
+
+// TestResolverErrorNamesServer proves that a Dialer whose resolver NewResolver
+// made names, in its DNS error, the nameserver it asked, where net.Resolver
+// would name the one of /etc/resolv.conf.
+func TestResolverErrorNamesServer(t *testing.T) {
+	tp := testnet.New(t)
+	dns := serveDNS(t, tp)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const name = "nosuch.ifbind.test" // the servers answer REFUSED
+	for _, ns := range []string{testnet.PeerV4.String(), "[" + testnet.PeerV6.String() + "]:53"} {
+		d := &Dialer{Index: tp.A.Index}
+		r, err := NewResolver(d, ns)
+		if err != nil {
+			t.Fatalf("failed to make a resolver for %s: %v", ns, err)
+		}
+		d.Resolver = r
+		c, err := d.DialContext(ctx, "tcp", name+":80")
+		if err == nil {
+			c.Close()
+			t.Fatalf("dial %s: got a connection, want a DNS error", name)
+		}
+		want, _ := parseNameserver(ns, 0)
+		var de *net.DNSError
+		if !errors.As(err, &de) || de.Server != want.String() || de.Name != name {
+			t.Errorf("dial %s with nameserver %s: got %v, want a *net.DNSError for %s on %s", name, ns, err, name, want)
+		}
+	}
+	if qs := dns[tp.A.Name].Queries(name); len(qs) == 0 {
+		t.Errorf("the DNS server of %s saw no query for %s", tp.A.Name, name)
 	}
 }
 

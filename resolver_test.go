@@ -49,8 +49,16 @@ func TestParseNameserver(t *testing.T) {
 				t.Errorf("parseNameserver(%q) = %v, %v; want an error that is not ErrLoopbackNameserver", in, got, err)
 			}
 		case "loopback":
-			if !errors.Is(err, ErrLoopbackNameserver) {
-				t.Errorf("parseNameserver(%q) = %v, %v; want ErrLoopbackNameserver", in, got, err)
+			if !errors.Is(err, ErrLoopbackNameserver) || !strings.Contains(err.Error(), "a loopback address") {
+				t.Errorf("parseNameserver(%q) = %v, %v; want ErrLoopbackNameserver saying it is a loopback address", in, got, err)
+			}
+		case "unspecified":
+			if !errors.Is(err, ErrLoopbackNameserver) || !strings.Contains(err.Error(), "the unspecified address") || strings.Contains(err.Error(), "a loopback address") {
+				t.Errorf("parseNameserver(%q) = %v, %v; want ErrLoopbackNameserver saying it is the unspecified address", in, got, err)
+			}
+		case "broadcast":
+			if err == nil || errors.Is(err, ErrLoopbackNameserver) || !strings.Contains(err.Error(), "broadcast") {
+				t.Errorf("parseNameserver(%q) = %v, %v; want an error saying it is a broadcast address", in, got, err)
 			}
 		default:
 			if err != nil || got.String() != want {
@@ -76,7 +84,7 @@ func FuzzParseNameserver(f *testing.F) {
 		switch {
 		case !ap.IsValid() || ap.Port() == 0:
 			t.Fatalf("parseNameserver(%q) = %v: invalid address or port 0", s, ap)
-		case a.IsLoopback() || a.IsUnspecified() || a.IsMulticast() || a.Is4In6():
+		case a.IsLoopback() || a.IsUnspecified() || a.IsMulticast() || a.Is4In6() || a == ipv4Broadcast:
 			t.Fatalf("parseNameserver(%q) = %v: loopback, unspecified, multicast or mapped", s, ap)
 		case a.Zone() != "" && (!a.IsLinkLocalUnicast() || a.Zone() != "3"):
 			t.Fatalf("parseNameserver(%q) = %v: a zone other than the interface's", s, ap)
@@ -150,15 +158,25 @@ func FuzzParseResolvConf(f *testing.F) {
 
 func TestNewResolverErrors(t *testing.T) {
 	d := &Dialer{Index: 1}
-	for _, ns := range []string{"127.0.0.53", "::1", "[::1]:53", "::ffff:127.0.0.1", "0.0.0.0"} {
+	for ns, what := range map[string]string{
+		"127.0.0.53": "a loopback address", "::1": "a loopback address", "[::1]:53": "a loopback address",
+		"::ffff:127.0.0.1": "a loopback address",
+		"0.0.0.0":          "the unspecified address", "::ffff:0.0.0.0": "the unspecified address", "[::]:53": "the unspecified address",
+	} {
 		r, err := NewResolver(d, "192.0.2.53", ns)
 		if r != nil || !errors.Is(err, ErrLoopbackNameserver) {
 			t.Errorf("NewResolver(%q): got %v, %v; want ErrLoopbackNameserver", ns, r, err)
 			continue
 		}
 		msg := err.Error()
-		if !strings.HasPrefix(msg, "ifbind: interface 1") || !strings.Contains(msg, `"`+ns+`"`) || !strings.Contains(msg, "loopback") {
-			t.Errorf("NewResolver(%q): error %q does not name the interface, the nameserver and the loopback", ns, msg)
+		if !strings.HasPrefix(msg, "ifbind: interface 1") || !strings.Contains(msg, `"`+ns+`"`) || !strings.Contains(msg, what) {
+			t.Errorf("NewResolver(%q): error %q does not name the interface, the nameserver and say it is %s", ns, msg, what)
+		}
+	}
+	for _, ns := range []string{"255.255.255.255", "[::ffff:255.255.255.255]:53", "224.0.0.251"} {
+		r, err := NewResolver(d, ns)
+		if r != nil || err == nil || errors.Is(err, ErrLoopbackNameserver) || !strings.Contains(err.Error(), "names no one nameserver") {
+			t.Errorf("NewResolver(%q): got %v, %v; want an error saying the address names no one nameserver", ns, r, err)
 		}
 	}
 	// The default of systemd-resolved.

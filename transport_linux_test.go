@@ -42,6 +42,7 @@ const (
 type web struct {
 	pool     *x509.CertPool // trusts the servers' certificate
 	requests map[string]*atomic.Int64
+	conns    map[string]*atomic.Int64 // connections accepted, by side
 }
 
 // newCert makes a self-signed certificate for webName and the peer
@@ -83,10 +84,17 @@ func newCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
 func serveWeb(t testing.TB, tp *testnet.Topo) *web {
 	t.Helper()
 	cert, pool := newCert(t)
-	w := &web{pool: pool, requests: map[string]*atomic.Int64{}}
+	w := &web{pool: pool, requests: map[string]*atomic.Int64{}, conns: map[string]*atomic.Int64{}}
 	for _, s := range tp.Sides() {
 		n := new(atomic.Int64)
 		w.requests[s.Name] = n
+		conns := new(atomic.Int64)
+		w.conns[s.Name] = conns
+		count := func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				conns.Add(1)
+			}
+		}
 		handler := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 			n.Add(1)
 			fmt.Fprintf(rw, "%s %s %s", s.Name, r.Proto, r.RemoteAddr)
@@ -106,9 +114,10 @@ func serveWeb(t testing.TB, tp *testnet.Topo) *web {
 		// Quiet: a client racing dials for HTTP/2 abandons handshakes,
 		// which the server would log when the test closes it.
 		quiet := log.New(io.Discard, "", 0)
-		hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: quiet}
+		hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: quiet, ConnState: count}
 		tlsSrv := &http.Server{
 			Handler:           handler,
+			ConnState:         count,
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          quiet,
 			TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}},

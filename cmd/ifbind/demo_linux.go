@@ -60,16 +60,18 @@ type demoFlags struct {
 	workers  int
 	sockets  int64
 	json     bool
+
+	gomaxprocs [2]int // the runtime's own, and the one the race ran with
 }
 
 func cmdDemo(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	var f demoFlags
 	fs := newFlags("demo", demoUsage, stdout, stderr)
-	fs.DurationVar(&f.duration, "duration", 8*time.Second, "race for `D` (0: no limit; with -sockets the default is no limit)")
+	fs.secondsVar(&f.duration, "duration", 8*time.Second, "race for `SECONDS` (0: no limit; with -sockets the default is no limit)")
 	fs.IntVar(&f.workers, "workers", race.DefaultWorkers(), "make sockets with `N` goroutines per method")
-	fs.Int64Var(&f.sockets, "sockets", 0, "stop each method after `N` sockets (0: no limit)")
+	fs.Int64Var(&f.sockets, "sockets", 0, "stop each method after `N` attempts to make a socket, bound or failed (0: no limit)")
 	fs.BoolVar(&f.json, "json", false, "print the result as JSON, and nothing else on stdout")
-	pos, code, stop := parseFlags(fs, args)
+	pos, code, stop := fs.parse(args)
 	if stop {
 		return code
 	}
@@ -201,9 +203,11 @@ namespace of its own. Any of these makes one possible:
 // demo made for it (ns says how), and prints what happened.
 func demoRace(f *demoFlags, ns string, stdout, stderr io.Writer) int {
 	// The renamer needs a P of its own, or it waits behind the workers.
-	if p := 2*f.workers + 1; runtime.GOMAXPROCS(0) < p {
+	procs := runtime.GOMAXPROCS(0)
+	if p := 2*f.workers + 1; procs < p {
 		runtime.GOMAXPROCS(p)
 	}
+	f.gomaxprocs = [2]int{procs, runtime.GOMAXPROCS(0)}
 	// Keep catching signals until the end: a Ctrl-C comes from the
 	// terminal and, passed on, from the parent too.
 	sigs := make(chan os.Signal, 4)
@@ -248,9 +252,9 @@ func printSetup(w io.Writer, su race.Setup, f *demoFlags, ns string) {
 	until := "for " + f.duration.String()
 	switch {
 	case f.sockets > 0 && f.duration > 0:
-		until = fmt.Sprintf("until %s sockets per method, %s at most", group(f.sockets), f.duration)
+		until = fmt.Sprintf("until %s attempts per method, %s at most", group(f.sockets), f.duration)
 	case f.sockets > 0:
-		until = fmt.Sprintf("until %s sockets per method", group(f.sockets))
+		until = fmt.Sprintf("until %s attempts per method", group(f.sockets))
 	}
 	a, b := su.Links[0], su.Links[1]
 	fmt.Fprintf(w, `ifbind demo: binding to a NIC by name or by index, while NICs are renamed
@@ -340,40 +344,56 @@ func wrap(s string, width int, indent string) string {
 
 // demoJSON is the output of demo -json.
 type demoJSON struct {
-	Namespace   string         `json:"namespace"` // "net" or "user+net"
-	LinkKind    string         `json:"link_kind"`
-	Links       [2]string      `json:"links"`
-	Indexes     [2]int         `json:"indexes"`
-	Workers     int            `json:"workers"`
-	Seconds     float64        `json:"seconds"`
-	Renames     int64          `json:"renames"`
-	Interrupted bool           `json:"interrupted"`
-	Methods     []methodJSON   `json:"methods"`
-	Machine     machineJSON    `json:"machine"`
-	Limits      map[string]any `json:"limits"`
+	Namespace   string       `json:"namespace"` // "net" or "user+net"
+	LinkKind    string       `json:"link_kind"`
+	Links       [2]string    `json:"links"`
+	Indexes     [2]int       `json:"indexes"`
+	Workers     int          `json:"workers"`    // per method
+	GOMAXPROCS  int          `json:"gomaxprocs"` // what the race ran with
+	Seconds     float64      `json:"seconds"`
+	Renames     int64        `json:"renames"`
+	Interrupted bool         `json:"interrupted"`
+	Methods     []methodJSON `json:"methods"`
+	Machine     machineJSON  `json:"machine"`
+	Limits      limitsJSON   `json:"limits"`
 }
 
+// methodJSON counts one method's attempts: each ends bound (to the link
+// meant, or a wrong one) or failed.
 type methodJSON struct {
-	race.Tally
-	WrongPer100k float64 `json:"wrong_per_100k"`
+	Method            string  `json:"method"`
+	Attempts          int64   `json:"attempts"`    // bound + bind_failed
+	Bound             int64   `json:"bound"`       // sockets made and bound
+	Wrong             int64   `json:"wrong"`       // of the bound, to another link than meant
+	BindFailed        int64   `json:"bind_failed"` // attempts whose binding failed: no socket
+	WrongPer100kBound float64 `json:"wrong_per_100k_bound"`
 }
 
 type machineJSON struct {
-	CPUs       int    `json:"cpus"`
-	GOMAXPROCS int    `json:"gomaxprocs"`
-	Kernel     string `json:"kernel"`
-	Go         string `json:"go"`
+	CPUs int `json:"cpus"`
+	// GOMAXPROCSDefault is the runtime's choice, which the demo raises
+	// so that the renamer has a P of its own; gomaxprocs is what it used.
+	GOMAXPROCSDefault int    `json:"gomaxprocs_default"`
+	Kernel            string `json:"kernel"`
+	Go                string `json:"go"`
+}
+
+type limitsJSON struct {
+	DurationSeconds   float64 `json:"duration_seconds"`    // 0: none
+	AttemptsPerMethod int64   `json:"attempts_per_method"` // -sockets; 0: none
 }
 
 func printJSON(w io.Writer, res *race.Result, f *demoFlags, ns string) {
 	out := demoJSON{
 		Namespace: ns, LinkKind: res.Setup.Kind, Links: res.Setup.Links, Indexes: res.Setup.Indexes,
-		Workers: f.workers, Seconds: res.Elapsed.Seconds(), Renames: res.Renames, Interrupted: res.Interrupted,
-		Limits:  map[string]any{"duration_seconds": f.duration.Seconds(), "sockets": f.sockets},
-		Machine: machineJSON{CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), Kernel: kernelRelease(), Go: runtime.Version()},
+		Workers: f.workers, GOMAXPROCS: f.gomaxprocs[1], Seconds: res.Elapsed.Seconds(), Renames: res.Renames,
+		Interrupted: res.Interrupted,
+		Limits:      limitsJSON{DurationSeconds: f.duration.Seconds(), AttemptsPerMethod: f.sockets},
+		Machine:     machineJSON{CPUs: runtime.NumCPU(), GOMAXPROCSDefault: f.gomaxprocs[0], Kernel: kernelRelease(), Go: runtime.Version()},
 	}
 	for _, t := range []race.Tally{res.ByName, res.ByIndex} {
-		out.Methods = append(out.Methods, methodJSON{Tally: t, WrongPer100k: t.WrongPer100k()})
+		out.Methods = append(out.Methods, methodJSON{Method: t.Method, Attempts: t.Sockets + t.Failed,
+			Bound: t.Sockets, Wrong: t.Wrong, BindFailed: t.Failed, WrongPer100kBound: t.WrongPer100k()})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -393,18 +413,4 @@ func kernelRelease() string {
 		b = append(b, byte(c))
 	}
 	return string(b)
-}
-
-// group formats n with thousands separators: 1,234,567.
-func group(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	if neg {
-		s = "-" + s
-	}
-	return s
 }

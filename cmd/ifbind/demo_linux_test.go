@@ -147,11 +147,22 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("demo -json: got %+v, want namespace net, 2 workers, 2 methods, renames, not interrupted", out)
 		}
 		byName, ifb := out.Methods[0], out.Methods[1]
-		if byName.Method != race.ByName || byName.Sockets+byName.Failed != n {
-			t.Errorf("by name: got %+v, want %d sockets made", byName, n)
+		if byName.Method != race.ByName || byName.Attempts != n || byName.Bound+byName.BindFailed != n {
+			t.Errorf("by name: got %+v, want %d attempts, each bound or failed", byName, n)
 		}
-		if ifb.Method != race.ByIndex || ifb.Sockets != n || ifb.Wrong != 0 || ifb.Failed != 0 || ifb.WrongPer100k != 0 {
-			t.Errorf("ifbind: got %+v, want %d sockets, none wrong, none failed", ifb, n)
+		if ifb.Method != race.ByIndex || ifb.Attempts != n || ifb.Bound != n || ifb.Wrong != 0 || ifb.BindFailed != 0 || ifb.WrongPer100kBound != 0 {
+			t.Errorf("ifbind: got %+v, want %d attempts, all bound, none wrong, none failed", ifb, n)
+		}
+		// 2 workers per method and the renamer need 5 Ps: what the race
+		// ran with is reported, and the runtime's own choice apart.
+		if out.GOMAXPROCS < 5 || out.Machine.GOMAXPROCSDefault < 1 || out.Limits.AttemptsPerMethod != n {
+			t.Errorf("demo -json: gomaxprocs %d (default %d), limits %+v, want at least 5, the default, and %d attempts per method",
+				out.GOMAXPROCS, out.Machine.GOMAXPROCSDefault, out.Limits, n)
+		}
+		for _, key := range []string{`"attempts"`, `"bound"`, `"bind_failed"`, `"gomaxprocs_default"`, `"attempts_per_method"`} {
+			if !strings.Contains(r.stdout, key) {
+				t.Errorf("demo -json: no key %s in:\n%s", key, r.stdout)
+			}
 		}
 		leftovers(t, "demo -json")
 	})
@@ -256,7 +267,7 @@ func TestDemo(t *testing.T) {
 		if err := json.Unmarshal(out, &res); err != nil {
 			t.Fatalf("failed to parse demo -json: %v\n%s", err, out)
 		}
-		if res.Namespace != "user+net" || res.Methods[1].Sockets != 500 || res.Methods[1].Wrong != 0 {
+		if res.Namespace != "user+net" || res.Methods[1].Bound != 500 || res.Methods[1].Wrong != 0 {
 			t.Errorf("demo as nobody: got %+v, want user+net namespaces and 500 ifbind sockets, none wrong", res)
 		}
 		leftovers(t, "demo as nobody")

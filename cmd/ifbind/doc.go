@@ -7,10 +7,11 @@
 //	ifbind links [--json]
 //	ifbind get -i IFACE [flags] URL
 //	ifbind dial -i IFACE tcp|udp HOST:PORT
-//	ifbind listen -i IFACE tcp|udp [ADDR]:PORT
+//	ifbind listen -i IFACE tcp|udp [ADDR:]PORT
 //	ifbind demo [-duration D] [-workers N] [-sockets N] [-json]
+//	ifbind version
 //
 // IFACE is an interface name, an alternative name, an index or a MAC
 // address. Run "ifbind -h" for examples and exit codes, and
-// "ifbind COMMAND -h" for a command's flags.
+// "ifbind COMMAND -h" for a command's flags and limits.
 package main

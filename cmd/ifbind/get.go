@@ -1,16 +1,23 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,7 +30,8 @@ Fetches URL (http:// or https://) through IFACE and writes the body to
 stdout, or to FILE with -o, showing a progress bar on stderr when that is
 a terminal. Every connection, redirects included, leaves and arrives
 through IFACE only: if the interface has no route to the server, the fetch
-fails rather than take another one.
+fails rather than take another one. The flags are curl's where curl has
+one, but -i, which is the interface: curl's -i is --include here.
 
 Names are resolved by the system's resolver, which may ask its servers
 through any interface. With --dns-via-iface, the DNS queries go through
@@ -34,66 +42,129 @@ before any query, with exit code 2, and asks for one with --nameserver
 (resolvectl dns lists each link's). HTTP_PROXY, HTTPS_PROXY and NO_PROXY
 are honored: the proxy is then reached through IFACE.
 
+Limits, each settable:
+  --connect-timeout  30s for each connection's name lookup and TCP connect,
+                     and again for its TLS handshake
+  --max-time         none: the whole transfer may take any time
+  --max-redirs       10 redirects followed
+Fixed: response headers of at most 1 MiB (Go's default); DNS tries and
+timeouts come from /etc/resolv.conf, within --connect-timeout.
+
+With -o FILE, the body goes to a hidden file beside FILE (.FILE.PID.part),
+renamed to FILE once complete: FILE is never left half written. On an
+error, a timeout or an interrupt, the partial file is removed and FILE,
+if it existed, is left as it was (curl would keep the partial file; a
+SIGKILL leaves it too). The body is not written to a terminal when it
+looks binary (a NUL byte in the first chunk that arrives): use -o FILE,
+or -o - to write it there anyway.
+
 Examples:
   ifbind get -i eth1 http://192.0.2.2/
   ifbind get -i wwan0 --nameserver 9.9.9.9 -o big.iso https://example.com/big.iso
-  ifbind get -i 02:00:5e:10:00:01 -k https://192.0.2.2:8443/health || echo "failed: $?"
+  ifbind get -i eth1 -fsS -H 'Accept: application/json' -d @body.json https://192.0.2.2/api
+  ifbind get -i 02:00:5e:10:00:01 -I https://192.0.2.2:8443/health || echo "failed: $?"
 
-Exit codes: 0 ok, 1 HTTP status >= 400 (the body is still written), 2 usage
-(a loopback or malformed nameserver included), 3 IFACE names no link or
-cannot be bound to, 4 network error (DNS, connection, TLS, transfer), 5 a
-file cannot be read (--cacert, /etc/resolv.conf) or FILE written, 130
-interrupted.
+Exit codes: 0 ok, 1 HTTP status >= 400 (the body is still written, unless
+-f), 2 usage (a malformed URL, port or header, a loopback or malformed
+nameserver), 3 IFACE names no link or cannot be bound to, 4 network error
+(DNS, connection, TLS, transfer) or timeout, 5 a file cannot be read
+(--cacert, -d @FILE, /etc/resolv.conf) or FILE written, or binary output
+refused on a terminal, 130 interrupted.
 `
 
 type getFlags struct {
-	iface, out, nameserver, cacert string
+	iface                          ifaceFlags
+	out, nameserver, cacert        string
+	method                         string
+	headers, data                  list
 	dnsViaIface, insecure, verbose bool
-	timeout                        time.Duration
+	head, include, silent, show    bool
+	failHTTP, location             bool
+	connectTimeout, maxTime        time.Duration
+	maxRedirs                      int
 }
 
-func cmdGet(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var f getFlags
 	fs := newFlags("get", getUsage, stdout, stderr)
-	fs.StringVar(&f.iface, "i", "", "the interface to fetch through: `IFACE` is a name, altname, index or MAC (required)")
-	fs.StringVar(&f.out, "o", "", "write the body to `FILE` instead of stdout")
+	f.iface.register(fs, "fetch through")
+	fs.StringVar(&f.out, "o", "", "write the body to `FILE` instead of stdout (- for stdout, binary or not)")
+	fs.aka("o", "output")
+	fs.Var(&f.headers, "H", "send the request header `'NAME: VALUE'` (repeatable); 'NAME:' drops a default one")
+	fs.aka("H", "header")
+	fs.StringVar(&f.method, "X", "", "send the request with `METHOD` (default GET, or POST with -d)")
+	fs.aka("X", "request")
+	fs.Var(&f.data, "d", "send `DATA` as the body, by POST unless -X (repeatable, joined by &; @FILE sends the file as it is, @- stdin)")
+	fs.aka("d", "data")
+	fs.BoolVar(&f.head, "I", false, "ask with HEAD and print the response headers")
+	fs.aka("I", "head")
+	fs.BoolVar(&f.include, "include", false, "print the response status line and headers before the body (curl's -i)")
+	fs.BoolVar(&f.silent, "s", false, "print neither the progress bar nor errors (the exit code tells)")
+	fs.aka("s", "silent")
+	fs.BoolVar(&f.show, "S", false, "with -s, print errors still")
+	fs.aka("S", "show-error")
+	fs.BoolVar(&f.failHTTP, "f", false, "on an HTTP status >= 400, write no body (exit code 1 either way)")
+	fs.aka("f", "fail")
+	fs.BoolVar(&f.location, "L", true, "follow redirects, up to --max-redirs: on unless -L=false (accepted for curl's habit)")
+	fs.aka("L", "location")
+	fs.IntVar(&f.maxRedirs, "max-redirs", 10, "follow at most `N` redirects (0: none; the redirect response is then the result)")
+	fs.secondsVar(&f.connectTimeout, "connect-timeout", 30*time.Second, "give up a connection whose name lookup and connect, or TLS handshake, take more than `SECONDS` (0: never)")
+	fs.secondsVar(&f.maxTime, "max-time", 0, "give up when the whole transfer takes more than `SECONDS` (0: never)")
+	fs.aka("max-time", "m", "timeout")
 	fs.BoolVar(&f.dnsViaIface, "dns-via-iface", false, "resolve names with the servers of /etc/resolv.conf, through IFACE")
 	fs.StringVar(&f.nameserver, "nameserver", "", "resolve names with the DNS server at `ADDR` (IP or IP:port), through IFACE; implies --dns-via-iface")
 	fs.StringVar(&f.cacert, "cacert", "", "trust the CA certificates of the PEM `FILE` instead of the system's")
 	fs.BoolVar(&f.insecure, "k", false, "do not verify the server's TLS certificate")
-	fs.DurationVar(&f.timeout, "timeout", 0, "give up after `DURATION` (0: never)")
+	fs.aka("k", "insecure")
 	fs.BoolVar(&f.verbose, "v", false, "tell on stderr which interface and addresses each connection uses, and the status")
-	pos, code, stop := parseFlags(fs, args)
+	fs.aka("v", "verbose")
+	pos, code, stop := fs.parse(args)
 	if stop {
 		return code
 	}
-	switch {
-	case f.iface == "":
-		return usageError(stderr, "get", "-i IFACE is required")
-	case len(pos) != 1:
+	if len(pos) != 1 {
 		return usageError(stderr, "get", "want exactly one URL")
 	}
-	url := pos[0]
-	if f.nameserver != "" {
-		f.dnsViaIface = true
+	rawURL := pos[0]
+	if msg := checkURL(rawURL); msg != "" {
+		return usageError(stderr, "get", msg)
 	}
-	link, err := lookupIface(f.iface)
-	if err != nil {
-		return fail(stderr, "get", exitInterface, err)
+	if f.maxRedirs < 0 {
+		return usageError(stderr, "get", "--max-redirs must not be negative")
 	}
-	client, code, err := newClient(link, &f)
+	if !f.location {
+		f.maxRedirs = 0 // -L=false: curl without -L
+	}
+	method, body, code, err := f.request(stdin)
 	if code == exitUsage {
 		return usageError(stderr, "get", err.Error())
 	}
 	if err != nil {
-		return fail(stderr, "get", code, err)
+		return f.fail(stderr, code, err)
+	}
+	link, code, err := f.iface.lookup()
+	if code == exitUsage {
+		return usageError(stderr, "get", err.Error())
+	}
+	if err != nil {
+		return f.fail(stderr, code, err)
+	}
+	if f.nameserver != "" {
+		f.dnsViaIface = true
+	}
+	client, code, err := newClient(link, &f)
+	if code == exitUsage {
+		return usageError(stderr, "get", message(err))
+	}
+	if err != nil {
+		return f.fail(stderr, code, err)
 	}
 
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
-	if f.timeout > 0 {
+	if f.maxTime > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, f.timeout)
+		ctx, cancel = context.WithTimeout(ctx, f.maxTime)
 		defer cancel()
 	}
 	if f.verbose {
@@ -104,64 +175,312 @@ func cmdGet(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 			},
 		})
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, body)
 	if err != nil {
 		return usageError(stderr, "get", err.Error())
 	}
-	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
-		return usageError(stderr, "get", fmt.Sprintf("URL %q: want http:// or https://", url))
-	}
 	req.Header.Set("User-Agent", "ifbind")
+	if len(f.data) > 0 {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if msg := setHeaders(req, f.headers); msg != "" {
+		return usageError(stderr, "get", msg)
+	}
+	t := &transfer{f: &f, link: link, ctx: ctx, req: req, stdout: stdout, stderr: stderr}
 	resp, err := client.Do(req)
 	if err != nil {
-		return interrupted(ctx, stderr, "get", err)
+		return t.failed(err)
 	}
 	defer resp.Body.Close()
+	t.resp = resp
 	if f.verbose {
 		fmt.Fprintf(stderr, "ifbind get: %s %s\n", resp.Proto, resp.Status)
 	}
-
-	var w io.Writer = stdout
-	var file *os.File
-	if f.out != "" && f.out != "-" {
-		if file, err = os.Create(f.out); err != nil {
-			return fail(stderr, "get", exitLocal, err)
-		}
-		defer file.Close()
-		w = file
-		if isTerminal(stderr) {
-			p := newProgress(stderr, resp.ContentLength)
-			defer p.done()
-			w = io.MultiWriter(file, p)
-		}
-	}
-	if _, err := io.Copy(markedWriter{w}, resp.Body); err != nil {
-		var we *writeError
-		if errors.As(err, &we) {
-			return fail(stderr, "get", exitLocal, we.err)
-		}
-		return interrupted(ctx, stderr, "get", err)
-	}
-	if file != nil {
-		if err := file.Close(); err != nil {
-			return fail(stderr, "get", exitLocal, err)
-		}
-	}
-	if resp.StatusCode >= 400 {
-		fmt.Fprintf(stderr, "ifbind get: %s: %s\n", url, resp.Status)
-		return exitHTTP
-	}
-	return exitOK
+	return t.write()
 }
 
-// interrupted reports err, and returns exitInterrupted when a signal ended
-// ctx, or the exit code err deserves.
-func interrupted(ctx context.Context, stderr io.Writer, cmd string, err error) int {
-	if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		fmt.Fprintf(stderr, "ifbind %s: interrupted\n", cmd)
-		return exitInterrupted
+// checkURL returns what is wrong with the URL of get, or "".
+func checkURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return message(err)
 	}
-	return fail(stderr, cmd, exitCode(err), err)
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Sprintf("URL %q: want http:// or https://", raw)
+	case u.Hostname() == "":
+		return fmt.Sprintf("URL %q: no host", raw)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("URL %q: port %s is not from 1 to 65535", raw, p)
+		}
+	}
+	return ""
+}
+
+// request returns the method and body that f asks for. The error is a
+// usage error (code exitUsage), or a file that cannot be read (exitLocal).
+func (f *getFlags) request(stdin io.Reader) (method string, body io.Reader, code int, err error) {
+	method = f.method
+	switch {
+	case f.head && method != "" && method != http.MethodHead:
+		return "", nil, exitUsage, fmt.Errorf("-I asks with HEAD: drop -X %s", method)
+	case f.head && len(f.data) > 0:
+		return "", nil, exitUsage, errors.New("-I asks with HEAD, which sends no body: drop -d")
+	case f.head:
+		method = http.MethodHead
+	case method == "" && len(f.data) > 0:
+		method = http.MethodPost
+	case method == "":
+		method = http.MethodGet
+	}
+	if !isToken(method) { // a token, as a method must be
+		return "", nil, exitUsage, fmt.Errorf("-X %q: not a method", method)
+	}
+	if len(f.data) == 0 {
+		return method, nil, exitOK, nil
+	}
+	var parts [][]byte
+	for _, d := range f.data {
+		name, isFile := strings.CutPrefix(d, "@")
+		if !isFile {
+			parts = append(parts, []byte(d))
+			continue
+		}
+		var b []byte
+		if name == "-" {
+			b, err = io.ReadAll(stdin)
+		} else {
+			b, err = os.ReadFile(name)
+		}
+		if err != nil {
+			return "", nil, exitLocal, fmt.Errorf("-d %s: %w", d, err)
+		}
+		parts = append(parts, b)
+	}
+	return method, bytes.NewReader(bytes.Join(parts, []byte("&"))), exitOK, nil
+}
+
+// setHeaders sets the headers of -H on req, and returns what is wrong with
+// one, or "".
+func setHeaders(req *http.Request, headers []string) string {
+	set := map[string]bool{} // the first -H of a name replaces a default
+	for _, h := range headers {
+		name, value, ok := strings.Cut(h, ":")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		switch {
+		case !ok || !isToken(name):
+			return fmt.Sprintf("-H %q: want 'NAME: VALUE'", h)
+		case strings.ContainsFunc(value, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }):
+			return fmt.Sprintf("-H %q: the value holds a control character", h)
+		case value == "" && http.CanonicalHeaderKey(name) == "User-Agent":
+			req.Header["User-Agent"] = []string{""} // net/http's own default otherwise
+		case value == "":
+			req.Header.Del(name)
+		case strings.EqualFold(name, "Host"):
+			req.Host = value
+		case set[http.CanonicalHeaderKey(name)]:
+			req.Header.Add(name, value)
+		default:
+			req.Header.Set(name, value)
+			set[http.CanonicalHeaderKey(name)] = true
+		}
+	}
+	return ""
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110), as a method and
+// a header name must be.
+func isToken(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r))
+	})
+}
+
+// A transfer is a request of get under way: it writes the response, and
+// reports its failure.
+type transfer struct {
+	f              *getFlags
+	link           ifbind.Link
+	ctx            context.Context
+	req            *http.Request
+	resp           *http.Response // nil until the response came
+	received       int64          // bytes of the body read
+	stdout, stderr io.Writer
+}
+
+// fail prints err, unless -s without -S, and returns code.
+func (f *getFlags) fail(stderr io.Writer, code int, err error) int {
+	if f.silent && !f.show {
+		return code
+	}
+	return fail(stderr, "get", code, err)
+}
+
+// failed reports err, a failure of the request or of reading the body: it
+// names the interface, and for a timeout, the limit that ended it and how
+// much arrived.
+func (t *transfer) failed(err error) int {
+	var ue *url.Error
+	where := t.req.Method + " " + t.req.URL.Redacted()
+	if errors.As(err, &ue) {
+		err = ue.Err
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			where = t.req.Method + " " + u.Redacted() // a redirect's, perhaps
+		}
+	}
+	where += " through " + t.link.String()
+	if t.ctx.Err() != nil && !errors.Is(t.ctx.Err(), context.DeadlineExceeded) {
+		return t.f.fail(t.stderr, exitInterrupted, errors.New("interrupted"))
+	}
+	var ne net.Error
+	var oe *net.OpError
+	switch {
+	case errors.Is(t.ctx.Err(), context.DeadlineExceeded):
+		return t.f.fail(t.stderr, exitNetwork, fmt.Errorf("%s: timed out after %v (--max-time), %s",
+			where, t.f.maxTime, t.got()))
+	case errors.As(err, &oe) && oe.Op == "dial" && oe.Timeout():
+		return t.f.fail(t.stderr, exitNetwork, fmt.Errorf("%s: timed out connecting after %v (--connect-timeout): %w",
+			where, t.f.connectTimeout, err))
+	case errors.As(err, &ne) && ne.Timeout() && strings.Contains(err.Error(), "TLS handshake"):
+		return t.f.fail(t.stderr, exitNetwork, fmt.Errorf("%s: timed out in the TLS handshake after %v (--connect-timeout)",
+			where, t.f.connectTimeout))
+	}
+	return t.f.fail(t.stderr, exitCode(err), fmt.Errorf("%s: %w", where, err))
+}
+
+// got says how much of the body arrived.
+func (t *transfer) got() string {
+	switch {
+	case t.resp == nil:
+		return "before the response"
+	case t.resp.ContentLength >= 0:
+		return fmt.Sprintf("%s of %s bytes of the body received", group(t.received), group(t.resp.ContentLength))
+	}
+	return fmt.Sprintf("%s bytes of the body received", group(t.received))
+}
+
+// Read reads the body, counting it.
+func (t *transfer) Read(p []byte) (int, error) {
+	n, err := t.resp.Body.Read(p)
+	t.received += int64(n)
+	return n, err
+}
+
+// binaryPeek bounds how much of the body is looked at for a NUL byte
+// before it is written to a terminal: the first chunk that arrives.
+const binaryPeek = 4 << 10
+
+// write writes the response as f asks, and returns the exit code.
+func (t *transfer) write() int {
+	f, resp := t.f, t.resp
+	if f.head || f.include {
+		fmt.Fprintf(t.stdout, "%s %s\r\n", resp.Proto, resp.Status)
+		resp.Header.Write(t.stdout)
+		fmt.Fprint(t.stdout, "\r\n")
+	}
+	httpFailed := resp.StatusCode >= 400
+	if f.head || httpFailed && f.failHTTP {
+		return t.status()
+	}
+	body := bufio.NewReaderSize(t, binaryPeek)
+	if f.out == "" && isTerminal(t.stdout) {
+		body.Peek(1) // the first chunk, as curl looks at
+		if head, _ := body.Peek(body.Buffered()); bytes.IndexByte(head, 0) >= 0 {
+			return f.fail(t.stderr, exitLocal, fmt.Errorf("%s: the body looks binary (Content-Type %q): not written to the terminal; use -o FILE, or -o - to write it there anyway",
+				t.req.URL.Redacted(), resp.Header.Get("Content-Type")))
+		}
+	}
+	var w io.Writer = t.stdout
+	var out *partFile
+	if f.out != "" && f.out != "-" {
+		var err error
+		if out, err = createPart(f.out); err != nil {
+			return f.fail(t.stderr, exitLocal, fmt.Errorf("-o %s: %w", f.out, err))
+		}
+		defer out.abort()
+		w = out.file
+		if isTerminal(t.stderr) && !f.silent {
+			p := newProgress(t.stderr, resp.ContentLength)
+			defer p.done()
+			w = io.MultiWriter(w, p)
+		}
+	}
+	if _, err := io.Copy(markedWriter{w}, body); err != nil {
+		var we *writeError
+		if errors.As(err, &we) {
+			return f.fail(t.stderr, exitLocal, we.err)
+		}
+		code := t.failed(err)
+		if out != nil && !f.silent {
+			fmt.Fprintf(t.stderr, "ifbind get: removed the partial download (%s bytes); %s is as it was\n", group(t.received), f.out)
+		}
+		return code
+	}
+	if out != nil {
+		if err := out.commit(); err != nil {
+			return f.fail(t.stderr, exitLocal, err)
+		}
+	}
+	return t.status()
+}
+
+// status returns the exit code of a response written: exitHTTP for a
+// status of 400 or more, which it reports.
+func (t *transfer) status() int {
+	if t.resp.StatusCode < 400 {
+		return exitOK
+	}
+	if !t.f.silent || t.f.show {
+		fmt.Fprintf(t.stderr, "ifbind get: %s: %s\n", t.req.URL.Redacted(), t.resp.Status)
+	}
+	return exitHTTP
+}
+
+// A partFile is the file -o FILE is written through: a hidden file beside
+// FILE, renamed to FILE once complete, or FILE itself when it exists and
+// is not a regular file (a device, a pipe), which cannot be replaced.
+type partFile struct {
+	file       *os.File
+	name, part string // part is "" when file is FILE itself
+}
+
+func createPart(name string) (*partFile, error) {
+	fi, statErr := os.Stat(name)
+	if statErr == nil && !fi.Mode().IsRegular() {
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_TRUNC, 0)
+		return &partFile{file: f, name: name}, err
+	}
+	part := filepath.Join(filepath.Dir(name), "."+filepath.Base(name)+"."+strconv.Itoa(os.Getpid())+".part")
+	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	if statErr == nil {
+		f.Chmod(fi.Mode().Perm()) // FILE keeps its permissions
+	}
+	return &partFile{file: f, name: name, part: part}, nil
+}
+
+// commit closes the file and renames it to its name.
+func (p *partFile) commit() error {
+	err := p.file.Close()
+	if err == nil && p.part != "" {
+		err = os.Rename(p.part, p.name)
+	}
+	if err == nil {
+		p.part = ""
+	}
+	return err
+}
+
+// abort removes the file unless commit renamed it.
+func (p *partFile) abort() {
+	p.file.Close()
+	if p.part != "" {
+		os.Remove(p.part)
+	}
 }
 
 // A writeError is a failed write of the body, told apart from a failed
@@ -187,7 +506,8 @@ func (m markedWriter) Write(p []byte) (int, error) {
 // one, such as the 127.0.0.53 of systemd-resolved, which no packet sent
 // through link reaches), or exitLocal for a file that cannot be read.
 func newClient(link ifbind.Link, f *getFlags) (c *http.Client, code int, err error) {
-	d := &ifbind.Dialer{Index: link.Index}
+	d := f.iface.dialer(link)
+	d.Timeout = f.connectTimeout
 	if f.dnsViaIface {
 		var servers []string
 		if f.nameserver != "" {
@@ -198,13 +518,18 @@ func newClient(link ifbind.Link, f *getFlags) (c *http.Client, code int, err err
 		case err != nil && f.nameserver != "":
 			return nil, exitUsage, fmt.Errorf("--nameserver %s: %w", f.nameserver, err)
 		case errors.Is(err, ifbind.ErrLoopbackNameserver):
-			return nil, exitUsage, fmt.Errorf("--dns-via-iface: %w\nname a nameserver that %v reaches with --nameserver ADDR", err, link)
+			return nil, exitUsage, fmt.Errorf("--dns-via-iface: %w; name a nameserver that %v reaches with --nameserver ADDR", err, link)
 		case err != nil:
 			return nil, exitLocal, err
 		}
 		d.Resolver = r
 	}
 	t := ifbind.NewTransport(d) // the proxy from the environment, as curl
+	if f.connectTimeout == 0 {
+		d.KeepAlive = 30 * time.Second
+		t.DialContext = d.DialContext // NewTransport would give it 30 s
+	}
+	t.TLSHandshakeTimeout = f.connectTimeout
 	if t.TLSClientConfig == nil {
 		t.TLSClientConfig = &tls.Config{}
 	}
@@ -212,12 +537,22 @@ func newClient(link ifbind.Link, f *getFlags) (c *http.Client, code int, err err
 	if f.cacert != "" {
 		pem, err := os.ReadFile(f.cacert)
 		if err != nil {
-			return nil, exitLocal, err
+			return nil, exitLocal, fmt.Errorf("--cacert: %w", err)
 		}
 		t.TLSClientConfig.RootCAs = x509.NewCertPool()
 		if !t.TLSClientConfig.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, exitLocal, fmt.Errorf("%s: no PEM certificate found", f.cacert)
+			return nil, exitLocal, fmt.Errorf("--cacert %s: no PEM certificate found", f.cacert)
 		}
 	}
-	return &http.Client{Transport: t}, exitOK, nil
+	c = &http.Client{Transport: t}
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		switch {
+		case f.maxRedirs == 0:
+			return http.ErrUseLastResponse // as curl without -L
+		case len(via) > f.maxRedirs:
+			return fmt.Errorf("stopped after %d redirects (--max-redirs)", f.maxRedirs)
+		}
+		return nil
+	}
+	return c, exitOK, nil
 }

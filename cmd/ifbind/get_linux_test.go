@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
-	"golang.org/x/sys/unix"
 	"os/exec"
 	"strconv"
 	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"encoding/binary"
 	"encoding/pem"
@@ -52,6 +54,29 @@ func serveWeb(t *testing.T, tp *testnet.Topo) *web {
 				rw.Header().Set("Content-Length", strconv.Itoa(bigSize))
 				rw.Write(bytes.Repeat([]byte(s.Name), bigSize))
 				return
+			}
+			switch path := r.URL.Path; {
+			case path == "/echo":
+				// The method, the headers the test sets, and the body.
+				b, _ := io.ReadAll(r.Body)
+				fmt.Fprintf(rw, "%s ua=%q x=%q ct=%q %s", r.Method, r.UserAgent(), r.Header.Values("X-Test"), r.Header.Get("Content-Type"), b)
+				return
+			case path == "/slow":
+				// 1,000 bytes, then nothing until the client goes.
+				rw.Write(bytes.Repeat([]byte("s"), 1000))
+				rw.(http.Flusher).Flush()
+				<-r.Context().Done()
+				return
+			case path == "/binary":
+				rw.Header().Set("Content-Type", "application/octet-stream")
+				rw.Write([]byte("\x7fELF\x00\x01" + s.Name))
+				return
+			case strings.HasPrefix(path, "/redirect/"):
+				n, _ := strconv.Atoi(strings.TrimPrefix(path, "/redirect/"))
+				if n > 0 {
+					http.Redirect(rw, r, "/redirect/"+strconv.Itoa(n-1), http.StatusFound)
+					return
+				}
 			}
 			if r.URL.Path == "/missing" {
 				http.Error(rw, "not found on "+s.Name, http.StatusNotFound)
@@ -254,6 +279,21 @@ func TestGet(t *testing.T) {
 		if got, err := os.ReadFile(out); err != nil || string(got) != "a" {
 			t.Errorf("get -o wrote %q (%v), want %q", got, err, "a")
 		}
+		// An existing FILE is replaced whole, and keeps its permissions;
+		// no partial file is left beside it.
+		if err := os.Chmod(out, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		runBin(t, bin, "", "get", "-i", "ifb-b", "-o", out, "http://192.0.2.2:8080/").expect(t, "get -o over a file", 0, "")
+		if got, err := os.ReadFile(out); err != nil || string(got) != "b" {
+			t.Errorf("get -o over a file wrote %q (%v), want %q", got, err, "b")
+		}
+		if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("get -o over a file of mode 0600: mode %v (%v), want 0600", fi.Mode(), err)
+		}
+		if files, _ := os.ReadDir(filepath.Dir(out)); len(files) != 1 {
+			t.Errorf("get -o: %v in the directory, want only the file", files)
+		}
 		r = runBin(t, bin, "", "get", "-i", "ifb-a", "-o", filepath.Join(out, "not-a-dir", "x"), "http://192.0.2.2:8080/")
 		if r.code != exitLocal {
 			t.Errorf("get -o into a missing directory: exit %d, want %d; stderr %s", r.code, exitLocal, r.stderr)
@@ -285,9 +325,14 @@ func TestGet(t *testing.T) {
 			t.Errorf("get from a closed port: exit %d, stderr %q, want %d and connection refused", r.code, r.stderr, exitNetwork)
 		}
 		r = runBin(t, bin, "", "get", "-i", "nosuch0", "http://192.0.2.2:8080/")
-		if r.code != exitInterface || !strings.Contains(r.stderr, `no interface "nosuch0"`) ||
+		if r.code != exitInterface || !strings.Contains(r.stderr, "-i nosuch0: no link named nosuch0") ||
 			!strings.Contains(r.stderr, "ifb-a") || !strings.Contains(r.stderr, "ifb-b") || !strings.Contains(r.stderr, "ifbind-alt-a") {
 			t.Errorf("get -i nosuch0: exit %d, stderr %q, want %d and a list of the links", r.code, r.stderr, exitInterface)
+		}
+		r = runBin(t, bin, "", "get", "-i", "ifb-c", "http://192.0.2.2:8080/")
+		if r.code != exitInterface || !strings.HasPrefix(r.stderr, "ifbind get: -i ifb-c: no link named ifb-c; did you mean ifb-a or ifb-b?\n") ||
+			strings.Contains(r.stderr, "ifbind: ") {
+			t.Errorf("get -i ifb-c: exit %d, stderr %q, want %d, one prefix and a suggestion", r.code, r.stderr, exitInterface)
 		}
 		for _, args := range [][]string{
 			{"get", "http://192.0.2.2:8080/"},
@@ -301,6 +346,184 @@ func TestGet(t *testing.T) {
 		}
 		// Flags after the URL work too.
 		runBin(t, bin, "", "get", "http://192.0.2.2:8080/", "-i", "ifb-b").expect(t, "get URL -i", 0, "b")
+	})
+
+	t.Run("curl options", func(t *testing.T) {
+		data := filepath.Join(t.TempDir(), "data")
+		if err := os.WriteFile(data, []byte("line1\nline2\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		url := "http://192.0.2.2:8080/echo"
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{url}, `GET ua="ifbind" x=[] ct="" `},
+			{[]string{"-H", "X-Test: 1", "--header", "x-test: 2", "-H", "User-Agent:", url}, `GET ua="" x=["1" "2"] ct="" `},
+			{[]string{"-d", "a=1", "--data", "b=2", url}, `POST ua="ifbind" x=[] ct="application/x-www-form-urlencoded" a=1&b=2`},
+			{[]string{"-X", "PUT", "-H", "Content-Type: text/plain", "-d", "@" + data, url}, `PUT ua="ifbind" x=[] ct="text/plain" line1` + "\nline2\n"},
+			{[]string{"--request", "DELETE", url}, `DELETE ua="ifbind" x=[] ct="" `},
+		} {
+			runBin(t, bin, "", append([]string{"get", "-i", "ifb-a"}, tc.args...)...).expect(t, fmt.Sprint("get ", tc.args), 0, tc.want)
+		}
+		r := runBin(t, bin, "stdin-body", "get", "-i", "ifb-a", "-d", "@-", url)
+		r.expect(t, "get -d @-", 0, `POST ua="ifbind" x=[] ct="application/x-www-form-urlencoded" stdin-body`)
+
+		// -I: HEAD, the headers on stdout and no body; --include: both.
+		r = runBin(t, bin, "", "get", "-i", "ifb-a", "-I", "http://192.0.2.2:8080/")
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "HTTP/1.1 200 OK\r\n") || !strings.Contains(r.stdout, "Content-Length: 1\r\n") ||
+			!strings.HasSuffix(r.stdout, "\r\n\r\n") {
+			t.Errorf("get -I: exit %d, stdout %q, want 0 and the status line and headers only", r.code, r.stdout)
+		}
+		r = runBin(t, bin, "", "get", "-i", "ifb-a", "--include", "http://192.0.2.2:8080/")
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "HTTP/1.1 200 OK\r\n") || !strings.HasSuffix(r.stdout, "\r\n\r\na") {
+			t.Errorf("get --include: exit %d, stdout %q, want 0, the status line, the headers and the body", r.code, r.stdout)
+		}
+
+		// -f writes no body; -s says nothing; -S says the error anyway;
+		// -fsS combines.
+		r = runBin(t, bin, "", "get", "-i", "ifb-a", "-f", "http://192.0.2.2:8080/missing")
+		if r.code != exitHTTP || r.stdout != "" || !strings.Contains(r.stderr, "404 Not Found") {
+			t.Errorf("get -f 404: exit %d, stdout %q, stderr %q, want %d, no body, and the status", r.code, r.stdout, r.stderr, exitHTTP)
+		}
+		r = runBin(t, bin, "", "get", "-i", "ifb-a", "-s", "http://192.0.2.2:9/")
+		if r.code != exitNetwork || r.stderr != "" {
+			t.Errorf("get -s from a closed port: exit %d, stderr %q, want %d and nothing said", r.code, r.stderr, exitNetwork)
+		}
+		r = runBin(t, bin, "", "get", "-i", "ifb-a", "-fsS", "http://192.0.2.2:8080/missing")
+		if r.code != exitHTTP || r.stdout != "" || !strings.Contains(r.stderr, "404 Not Found") {
+			t.Errorf("get -fsS 404: exit %d, stdout %q, stderr %q, want %d, no body, and the status", r.code, r.stdout, r.stderr, exitHTTP)
+		}
+
+		for _, args := range [][]string{
+			{"-H", "no colon"},
+			{"-H", "Bad Name: x"},
+			{"-X", "GE T"},
+			{"-I", "-d", "x"},
+			{"-I", "-X", "POST"},
+		} {
+			r := runBin(t, bin, "", append(append([]string{"get", "-i", "ifb-a"}, args...), url)...)
+			if r.code != exitUsage || strings.Count(r.stderr, "\n") != 1 {
+				t.Errorf("get %q: exit %d, stderr %q, want %d and one line", args, r.code, r.stderr, exitUsage)
+			}
+		}
+		r = runBin(t, bin, "", "get", "-i", "ifb-a", "-d", "@"+filepath.Join(t.TempDir(), "missing"), url)
+		if r.code != exitLocal {
+			t.Errorf("get -d @missing: exit %d, want %d; stderr %s", r.code, exitLocal, r.stderr)
+		}
+	})
+
+	t.Run("redirects", func(t *testing.T) {
+		runBin(t, bin, "", "get", "-i", "ifb-b", "-L", "http://192.0.2.2:8080/redirect/3").expect(t, "get 3 redirects", 0, "b")
+		r := runBin(t, bin, "", "get", "-i", "ifb-b", "--max-redirs", "2", "http://192.0.2.2:8080/redirect/3")
+		if r.code != exitNetwork || !strings.Contains(r.stderr, "stopped after 2 redirects (--max-redirs)") {
+			t.Errorf("get --max-redirs 2, 3 redirects: exit %d, stderr %q, want %d and the limit named", r.code, r.stderr, exitNetwork)
+		}
+		for _, flag := range []string{"--max-redirs=0", "-L=false"} {
+			r = runBin(t, bin, "", "get", "-i", "ifb-b", "--include", flag, "http://192.0.2.2:8080/redirect/3")
+			if r.code != 0 || !strings.HasPrefix(r.stdout, "HTTP/1.1 302 Found") || !strings.Contains(r.stdout, "Location: /redirect/2") {
+				t.Errorf("get %s: exit %d, stdout %q, want 0 and the redirect itself", flag, r.code, r.stdout)
+			}
+		}
+	})
+
+	t.Run("errors name the interface", func(t *testing.T) {
+		want := fmt.Sprintf("ifbind get: GET http://192.0.2.2:9/ through ifb-a (index %d): dial tcp 192.0.2.2:9: connect: connection refused\n", tp.A.Index)
+		if r := runBin(t, bin, "", "get", "-i", "ifb-a", "http://192.0.2.2:9/"); r.code != exitNetwork || r.stderr != want {
+			t.Errorf("get from a closed port: exit %d, stderr %q, want %d and %q", r.code, r.stderr, exitNetwork, want)
+		}
+		// The DNS error names the server asked, not the one of resolv.conf.
+		r := runBin(t, bin, "", "get", "-i", "ifb-b", "--nameserver", "192.0.2.2", "http://nosuch.example:8080/")
+		want = fmt.Sprintf("ifbind get: GET http://nosuch.example:8080/ through ifb-b (index %d): dial tcp: lookup nosuch.example on 192.0.2.2:53: no such host\n", tp.B.Index)
+		if r.code != exitNetwork || r.stderr != want {
+			t.Errorf("get an unknown name: exit %d, stderr %q, want %d and %q", r.code, r.stderr, exitNetwork, want)
+		}
+	})
+
+	t.Run("timeouts", func(t *testing.T) {
+		dir := t.TempDir()
+		out := filepath.Join(dir, "slow")
+		for _, flag := range []string{"--max-time", "--timeout", "-m"} {
+			r := runBin(t, bin, "", "get", "-i", "ifb-a", flag, "0.5", "-o", out, "http://192.0.2.2:8080/slow")
+			if r.code != exitNetwork || !strings.Contains(r.stderr, fmt.Sprintf("through ifb-a (index %d): timed out after 500ms (--max-time), 1,000 bytes of the body received", tp.A.Index)) ||
+				!strings.Contains(r.stderr, "removed the partial download (1,000 bytes)") {
+				t.Errorf("get %s 0.5 /slow: exit %d, stderr %q, want %d, the limit and 1,000 bytes received, and the partial file removed", flag, r.code, r.stderr, exitNetwork)
+			}
+		}
+		if files, _ := os.ReadDir(dir); len(files) != 0 {
+			t.Errorf("after timeouts: %v left in the directory of -o, want nothing", files)
+		}
+		// Nothing answers 192.0.2.99: the connect waits for ARP.
+		r := runBin(t, bin, "", "get", "-i", "ifb-a", "--connect-timeout", "0.3", "http://192.0.2.99:8080/")
+		if r.code != exitNetwork || !strings.Contains(r.stderr, "timed out connecting after 300ms (--connect-timeout)") {
+			t.Errorf("get --connect-timeout 0.3: exit %d, stderr %q, want %d and the connect timeout named", r.code, r.stderr, exitNetwork)
+		}
+		// A server that accepts and never speaks TLS: the handshake has
+		// --connect-timeout too.
+		var ln net.Listener
+		if err := tp.A.Peer.Do(func() (err error) { ln, err = net.Listen("tcp", ":8444"); return err }); err != nil {
+			t.Fatalf("failed to listen in peer a: %v", err)
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+			}
+		}()
+		r = runBin(t, bin, "", "get", "-i", "ifb-a", "--connect-timeout", "0.3", "https://192.0.2.2:8444/")
+		if r.code != exitNetwork || !strings.Contains(r.stderr, "timed out in the TLS handshake after 300ms (--connect-timeout)") {
+			t.Errorf("get --connect-timeout 0.3 from a silent TLS server: exit %d, stderr %q, want %d and the handshake timeout named", r.code, r.stderr, exitNetwork)
+		}
+	})
+
+	t.Run("interrupt removes the partial file", func(t *testing.T) {
+		dir := t.TempDir()
+		out := filepath.Join(dir, "slow")
+		if err := os.WriteFile(out, []byte("old"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p := start(t, exec.Command(bin, "get", "-v", "-i", "ifb-a", "-o", out, "http://192.0.2.2:8080/slow"), "")
+		p.waitLine(t, "200 OK")
+		// Wait for the 1,000 bytes to be written to the partial file.
+		part := filepath.Join(dir, ".slow."+strconv.Itoa(p.cmd.Process.Pid)+".part")
+		for i := 0; ; i++ {
+			if fi, err := os.Stat(part); err == nil && fi.Size() == 1000 {
+				break
+			}
+			if i == 3000 {
+				t.Fatalf("the partial file %s did not get 1,000 bytes", part)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		p.cmd.Process.Signal(syscall.SIGINT)
+		if code := p.wait(t); code != exitInterrupted || !strings.Contains(p.stderr.String(), "removed the partial download (1,000 bytes); "+out+" is as it was") {
+			t.Errorf("get -o after SIGINT: exit %d, stderr %q, want %d and the partial file removed", code, p.stderr.String(), exitInterrupted)
+		}
+		if got, err := os.ReadFile(out); err != nil || string(got) != "old" {
+			t.Errorf("get -o after SIGINT: %s holds %q (%v), want %q as before", out, got, err, "old")
+		}
+		if files, _ := os.ReadDir(dir); len(files) != 1 {
+			t.Errorf("get -o after SIGINT: %v in the directory, want only the old file", files)
+		}
+	})
+
+	t.Run("binary on a terminal", func(t *testing.T) {
+		r := runOnPTY(t, bin, true, "get", "-i", "ifb-b", "http://192.0.2.2:8080/binary")
+		if r.code != exitLocal || strings.Contains(r.stderr, "ELF") || !strings.Contains(r.stderr, "use -o FILE, or -o - to write it there anyway") {
+			t.Errorf("get binary to a terminal: exit %d, terminal %q, want %d, no body and the hint", r.code, r.stderr, exitLocal)
+		}
+		r = runOnPTY(t, bin, true, "get", "-i", "ifb-b", "-o", "-", "http://192.0.2.2:8080/binary")
+		if r.code != 0 || !strings.Contains(r.stderr, "ELF") {
+			t.Errorf("get -o - binary to a terminal: exit %d, terminal %q, want 0 and the body", r.code, r.stderr)
+		}
+		r = runOnPTY(t, bin, true, "get", "-i", "ifb-b", "http://192.0.2.2:8080/")
+		if r.code != 0 || r.stderr != "b" {
+			t.Errorf("get text to a terminal: exit %d, terminal %q, want 0 and b", r.code, r.stderr)
+		}
 	})
 }
 
@@ -328,6 +551,15 @@ func runWithResolvConf(t *testing.T, bin, conf string, args ...string) result {
 // returns what it wrote there and its exit code.
 func runOnTerminal(t *testing.T, bin string, args ...string) (string, int) {
 	t.Helper()
+	r := runOnPTY(t, bin, false, args...)
+	return r.stderr, r.code
+}
+
+// runOnPTY runs bin with its stderr, and its stdout too when stdout is
+// set, on a new pseudo-terminal. The result's stderr is what was written
+// to the terminal, its stdout what was written to a stdout elsewhere.
+func runOnPTY(t *testing.T, bin string, stdout bool, args ...string) result {
+	t.Helper()
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
 		t.Fatalf("failed to open a pseudo-terminal: %v", err)
@@ -347,6 +579,11 @@ func runOnTerminal(t *testing.T, bin string, args ...string) (string, int) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env()
 	cmd.Stderr = slave
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	if stdout {
+		cmd.Stdout = slave
+	}
 	read := make(chan string)
 	go func() {
 		b, _ := io.ReadAll(master) // EIO once every copy of slave is closed
@@ -358,5 +595,5 @@ func runOnTerminal(t *testing.T, bin string, args ...string) (string, int) {
 	if err != nil && !errors.As(err, &ee) {
 		t.Fatalf("failed to run ifbind %v: %v", args, err)
 	}
-	return <-read, cmd.ProcessState.ExitCode()
+	return result{stdout: out.String(), stderr: <-read, code: cmd.ProcessState.ExitCode()}
 }

@@ -17,7 +17,7 @@ type linkInfo struct {
 	Name      string   `json:"name"`
 	AltNames  []string `json:"altnames"`
 	State     string   `json:"state"` // the operational state, as ip link shows it
-	MAC       string   `json:"mac"`   // "" for links without one
+	MAC       mac      `json:"mac"`   // null in JSON, - in the table, for links without one
 	MTU       int      `json:"mtu"`
 	Type      string   `json:"type"`
 	Addresses []string `json:"addresses"` // CIDR form
@@ -28,7 +28,9 @@ const linksUsage = `Usage: ifbind links [--json]
 Lists every network link of this network namespace, from netlink: index,
 name, alternative names, operational state, MAC address and addresses, as
 an aligned table, or with --json as a JSON array of objects with the keys
-index, name, altnames, state, mac, mtu, type and addresses.
+index, name, altnames, state, mac, mtu, type and addresses. A link
+without a MAC address (loopback, tunnels) has "-" in the table and null
+in JSON.
 
 Any of index, name, altname and MAC can be given as IFACE to the other
 commands.
@@ -41,7 +43,7 @@ Examples:
 func cmdLinks(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlags("links", linksUsage, stdout, stderr)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	pos, code, stop := parseFlags(fs, args)
+	pos, code, stop := fs.parse(args)
 	if stop {
 		return code
 	}
@@ -64,6 +66,17 @@ func cmdLinks(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// A mac is a hardware address, "" for none, which JSON says with null as
+// the table says it with "-": "" would be a value (and true in jq).
+type mac string
+
+func (m mac) MarshalJSON() ([]byte, error) {
+	if m == "" {
+		return []byte("null"), nil
+	}
+	return json.Marshal(string(m))
+}
+
 // writeTable writes links as an aligned table, each line starting with
 // indent.
 func writeTable(w io.Writer, links []linkInfo, indent string) {
@@ -71,7 +84,7 @@ func writeTable(w io.Writer, links []linkInfo, indent string) {
 	fmt.Fprintln(tw, indent+"INDEX\tNAME\tSTATE\tMAC\tADDRESSES\tALTNAMES")
 	for _, l := range links {
 		fmt.Fprintf(tw, "%s%d\t%s\t%s\t%s\t%s\t%s\n", indent, l.Index, l.Name, l.State,
-			dash(l.MAC), dash(strings.Join(l.Addresses, " ")), dash(strings.Join(l.AltNames, " ")))
+			dash(string(l.MAC)), dash(strings.Join(l.Addresses, " ")), dash(strings.Join(l.AltNames, " ")))
 	}
 	tw.Flush()
 }

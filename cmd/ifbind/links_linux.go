@@ -41,8 +41,8 @@ func listLinks() ([]linkInfo, error) {
 		if li.Addresses == nil {
 			li.Addresses = []string{}
 		}
-		if len(a.HardwareAddr) > 0 {
-			li.MAC = a.HardwareAddr.String()
+		if slices.ContainsFunc(a.HardwareAddr, func(b byte) bool { return b != 0 }) {
+			li.MAC = mac(a.HardwareAddr.String()) // all zeros, as lo's, is none
 		}
 		out = append(out, li)
 	}

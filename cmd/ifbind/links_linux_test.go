@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,7 +42,7 @@ func TestLinks(t *testing.T) {
 			t.Fatal("ifb-a not listed")
 		}
 		a := links[i]
-		if a.Index != tp.A.Index || a.MAC != la.Attrs().HardwareAddr.String() || a.Type != "veth" {
+		if a.Index != tp.A.Index || string(a.MAC) != la.Attrs().HardwareAddr.String() || a.Type != "veth" {
 			t.Errorf("ifb-a: got index %d, MAC %s, type %s, want %d, %s, veth", a.Index, a.MAC, a.Type, tp.A.Index, la.Attrs().HardwareAddr)
 		}
 		if !slices.Contains(a.AltNames, "ifbind-alt-a") {
@@ -54,6 +55,16 @@ func TestLinks(t *testing.T) {
 		}
 		if a.State != "up" {
 			t.Errorf("ifb-a state %q, want up", a.State)
+		}
+		// lo has no MAC: null, as the table's "-", not a value.
+		var raw []map[string]any
+		if err := json.Unmarshal([]byte(r.stdout), &raw); err != nil || len(raw) != len(links) {
+			t.Fatalf("failed to parse links --json: %v", err)
+		}
+		for i, l := range links {
+			if mac, ok := raw[i]["mac"]; l.Name == "lo" && (!ok || mac != nil) || l.Name != "lo" && mac != string(l.MAC) {
+				t.Errorf("%s: JSON mac %#v, want null for lo and the MAC for the others", l.Name, mac)
+			}
 		}
 	})
 
@@ -70,14 +81,20 @@ func TestLinks(t *testing.T) {
 		if !strings.HasPrefix(lines[0], "INDEX") || col < 0 {
 			t.Fatalf("links: header %q, want INDEX then NAME", lines[0])
 		}
-		var rowA string
+		var rowA, rowLo string
 		for _, l := range lines[1:] {
+			if strings.HasPrefix(l[col:], "lo ") {
+				rowLo = l
+			}
 			if l[col-1] != ' ' || l[col] == ' ' {
 				t.Errorf("links: row %q is not aligned with the header's NAME column %d", l, col)
 			}
 			if strings.HasPrefix(l[col:], "ifb-a ") {
 				rowA = l
 			}
+		}
+		if f := strings.Fields(rowLo); len(f) < 4 || f[3] != "-" {
+			t.Errorf("links: row of lo %q, want - for its MAC", rowLo)
 		}
 		f := strings.Fields(rowA)
 		if len(f) < 5 || f[0] != strconv.Itoa(tp.A.Index) || f[2] != "up" || f[3] != la.Attrs().HardwareAddr.String() ||
@@ -110,13 +127,60 @@ func TestUsage(t *testing.T) {
 	if r.code != exitUsage || !strings.Contains(r.stderr, "Usage:") {
 		t.Errorf("no command: exit %d, stderr %q, want %d and the usage", r.code, r.stderr, exitUsage)
 	}
-	r = runBin(t, bin, "", "frobnicate")
-	if r.code != exitUsage || !strings.Contains(r.stderr, `unknown command "frobnicate"`) {
-		t.Errorf("unknown command: exit %d, stderr %q, want %d and the command named", r.code, r.stderr, exitUsage)
+	// Unknown commands and flags: one line, with a suggestion when one
+	// is close, never the whole help.
+	for _, tc := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"frobnicate"}, `ifbind: unknown command "frobnicate"; the commands are demo, dial, get, links, listen, version (ifbind -h)`},
+		{[]string{"lnks"}, `ifbind: unknown command "lnks"; did you mean "links"?`},
+		{[]string{"lisen"}, `ifbind: unknown command "lisen"; did you mean "listen"?`},
+		{[]string{"get", "--tiemout", "2"}, `ifbind get: unknown flag --tiemout; did you mean --timeout? (ifbind get -h for help)`},
+		{[]string{"get", "--conect-timeout", "2"}, `ifbind get: unknown flag --conect-timeout; did you mean --connect-timeout? (ifbind get -h for help)`},
+		{[]string{"get", "-bogus"}, `ifbind get: unknown flag --bogus (ifbind get -h for help)`},
+		{[]string{"listen", "--inteface", "x"}, `ifbind listen: unknown flag --inteface; did you mean --interface? (ifbind listen -h for help)`},
+		{[]string{"get", "--max-time", "soon"}, `ifbind get: invalid value "soon" for flag --max-time: want seconds (2, 0.5) or a duration (500ms, 1m) (ifbind get -h for help)`},
+		{[]string{"get", "-i"}, `ifbind get: flag needs an argument: -i (ifbind get -h for help)`},
+	} {
+		r := runBin(t, bin, "", tc.args...)
+		if r.code != exitUsage || r.stderr != tc.stderr+"\n" {
+			t.Errorf("%q: exit %d, stderr %q, want %d and %q", tc.args, r.code, r.stderr, exitUsage, tc.stderr)
+		}
 	}
-	for _, cmd := range []string{"get", "dial", "listen", "demo"} {
+	// Usage errors that used to be network errors: a malformed URL or
+	// address, a port out of range, an unknown service name.
+	for _, args := range [][]string{
+		{"get", "-i", "lo", "http://"},
+		{"get", "-i", "lo", "http:///path"},
+		{"get", "-i", "lo", "http://192.0.2.2:99999/"},
+		{"get", "-i", "lo", "http://192.0.2.2:0/"},
+		{"get", "-i", "lo", "http://192.0.2.2:80x/"},
+		{"get", "-i", "lo", "--max-redirs", "-1", "http://192.0.2.2/"},
+		{"dial", "-i", "lo", "tcp", "192.0.2.2:99999"},
+		{"dial", "-i", "lo", "tcp", "192.0.2.2:0"},
+		{"dial", "-i", "lo", "tcp", "192.0.2.2:80x"},
+		{"dial", "-i", "lo", "udp", "192.0.2.2"},
+		{"listen", "-i", "lo", "tcp", ":99999"},
+		{"listen", "-i", "lo", "tcp", "99999"},
+		{"listen", "-i", "lo", "udp", ":80x"},
+	} {
+		if r := runBin(t, bin, "", args...); r.code != exitUsage || strings.Count(r.stderr, "\n") != 1 || r.stdout != "" {
+			t.Errorf("%q: exit %d, stderr %q, want %d and one line", args, r.code, r.stderr, exitUsage)
+		}
+	}
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		r := runBin(t, bin, "", args...)
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "ifbind ") || !strings.Contains(r.stdout, " "+runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH+"\n") {
+			t.Errorf("%q: exit %d, stdout %q, want 0 and the version with %s", args, r.code, r.stdout, runtime.Version())
+		}
+	}
+	if r := runBin(t, bin, "", "help", "get"); r.code != 0 || !strings.HasPrefix(r.stdout, "Usage: ifbind get") {
+		t.Errorf("help get: exit %d, stdout %q, want 0 and the usage of get", r.code, r.stdout)
+	}
+	for _, cmd := range []string{"get", "dial", "listen", "demo", "links"} {
 		r := runBin(t, bin, "", cmd, "-h")
-		if r.code != 0 || !strings.Contains(r.stdout, "Usage: ifbind "+cmd) || !strings.Contains(r.stdout, "Exit codes:") {
+		if r.code != 0 || !strings.Contains(r.stdout, "Usage: ifbind "+cmd) || cmd != "links" && !strings.Contains(r.stdout, "Exit codes:") {
 			t.Errorf("%s -h: exit %d, want 0 and usage with exit codes in:\n%s", cmd, r.code, r.stdout)
 		}
 	}

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"net"
+	"slices"
 )
 
 // listLinks lists the interfaces through the net package: there is no
@@ -21,8 +22,8 @@ func listLinks() ([]linkInfo, error) {
 		if ifi.Flags&net.FlagUp != 0 {
 			li.State = "up"
 		}
-		if len(ifi.HardwareAddr) > 0 {
-			li.MAC = ifi.HardwareAddr.String()
+		if slices.ContainsFunc(ifi.HardwareAddr, func(b byte) bool { return b != 0 }) {
+			li.MAC = mac(ifi.HardwareAddr.String()) // all zeros, as lo's, is none
 		}
 		if addrs, err := ifi.Addrs(); err == nil {
 			for _, a := range addrs {

@@ -2,22 +2,26 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/ifbind/ifbind"
 )
 
-// Exit codes, for scripts. Keep them in step with usageText.
+// Exit codes, for scripts. Keep them in step with usageText and the README.
 const (
 	exitOK          = 0
 	exitHTTP        = 1 // get: HTTP status >= 400; demo: ifbind put a socket on the wrong NIC
 	exitUsage       = 2
 	exitInterface   = 3 // IFACE names no link, or a socket cannot be bound to it
-	exitNetwork     = 4 // resolution, connection, TLS or transfer failed
-	exitLocal       = 5 // a file cannot be read or written; no namespace for the demo
+	exitNetwork     = 4 // resolution, connection, TLS or transfer failed, or timed out
+	exitLocal       = 5 // a file cannot be read or written, a local port is taken; no namespace for the demo
 	exitInterrupted = 130
 )
 
@@ -27,13 +31,15 @@ binds, so no route, and no rename of an interface, can move it to another.
 
 Usage:
   ifbind links [--json]                        the links: index, name, altnames, state, MAC, addresses
-  ifbind get -i IFACE [flags] URL              fetch a URL (HTTP, HTTPS) through IFACE
+  ifbind get -i IFACE [flags] URL              fetch a URL (HTTP, HTTPS) through IFACE, like curl
   ifbind dial -i IFACE tcp|udp HOST:PORT       netcat: stdin to the socket, the socket to stdout
-  ifbind listen -i IFACE tcp|udp [ADDR]:PORT   netcat -l: take one peer that comes through IFACE
+  ifbind listen -i IFACE tcp|udp [ADDR:]PORT   netcat -l: take one peer that comes through IFACE
   ifbind demo [flags]                          the rename race: binding by name against ifbind
+  ifbind version                               the version of ifbind and of Go it was built with
 
 IFACE is a name (eth0), an altname (enp0s31f6), an index (3) or a MAC
 address (02:00:5e:10:00:01). Run 'ifbind COMMAND -h' for a command's flags.
+Times are in seconds (2, 0.5) or with a unit (500ms, 1m).
 
 Examples:
   go run ./cmd/ifbind demo                     ten seconds, no root needed where user namespaces are allowed
@@ -41,19 +47,36 @@ Examples:
   ifbind get -i eth1 -o debian.iso https://cdimage.debian.org/...
   ifbind get -i wwan0 --dns-via-iface https://example.com/
   echo hello | ifbind dial -i 3 tcp 192.0.2.2:7
-  ifbind listen -i eth1 udp :5353
+  ifbind listen -i eth1 udp 5353
 
 Exit codes:
   0    success
   1    get: the server answered with an HTTP status of 400 or more (the body is
-       still written); demo: ifbind put a socket on the wrong NIC (a bug)
-  2    usage: a bad command, flag or argument (get: a loopback nameserver,
+       still written, unless -f); demo: ifbind put a socket on the wrong NIC (a bug)
+  2    usage: a bad command, flag or argument: a malformed URL or address, a
+       port out of range, an unknown service name (get: a loopback nameserver,
        which no packet sent through IFACE reaches)
   3    interface: IFACE names no link, or a socket could not be bound to it
-  4    network: name resolution, connection, TLS or transfer failed
-  5    local: a file could not be read or written; the demo found no namespace to run in
+  4    network: name resolution, connection, TLS or transfer failed, or timed out
+  5    local: a file could not be read or written, a local port is in use, get
+       would write binary to a terminal; the demo found no namespace to run in
   130  interrupted (SIGINT or SIGTERM)
 `
+
+// A command is one of ifbind's commands.
+type command func(args []string, stdin io.Reader, stdout, stderr io.Writer) int
+
+// commands returns the commands by name.
+func commands() map[string]command {
+	return map[string]command{
+		"links":   cmdLinks,
+		"get":     cmdGet,
+		"dial":    cmdDial,
+		"listen":  cmdListen,
+		"demo":    cmdDemo,
+		"version": cmdVersion,
+	}
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -65,69 +88,143 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usageText)
 		return exitUsage
 	}
-	cmds := map[string]func([]string, io.Reader, io.Writer, io.Writer) int{
-		"links":  cmdLinks,
-		"get":    cmdGet,
-		"dial":   cmdDial,
-		"listen": cmdListen,
-		"demo":   cmdDemo,
-	}
+	cmds := commands()
 	switch name := args[0]; name {
-	case "-h", "-help", "--help", "help":
+	case "help":
+		if cmd, ok := cmds[strings.Join(args[1:2], "")]; ok { // ifbind help get
+			return cmd([]string{"-h"}, stdin, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usageText)
 		return exitOK
+	case "-h", "-help", "--help":
+		fmt.Fprint(stdout, usageText)
+		return exitOK
+	case "-version", "--version":
+		return cmdVersion(args[1:], stdin, stdout, stderr)
 	default:
 		cmd, ok := cmds[name]
-		if !ok {
-			fmt.Fprintf(stderr, "ifbind: unknown command %q\n\n%s", name, usageText)
-			return exitUsage
+		if ok {
+			return cmd(args[1:], stdin, stdout, stderr)
 		}
-		return cmd(args[1:], stdin, stdout, stderr)
+		what := "command"
+		if strings.HasPrefix(name, "-") {
+			what = "flag" // before any command
+		}
+		names := make([]string, 0, len(cmds))
+		for n := range cmds {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		msg := fmt.Sprintf("unknown %s %q", what, name)
+		if s := suggest(strings.TrimLeft(name, "-"), names); s != "" {
+			msg += fmt.Sprintf("; did you mean %q?", s)
+		} else {
+			msg += "; the commands are " + strings.Join(names, ", ") + " (ifbind -h)"
+		}
+		fmt.Fprintln(stderr, "ifbind: "+msg)
+		return exitUsage
 	}
 }
 
-// newFlags returns a flag set for a command whose usage, printed by -h,
-// is usage followed by the flags.
-func newFlags(name, usage string, stdout, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fs.SetOutput(stdout)
-		fmt.Fprint(stdout, usage)
-		fmt.Fprintln(stdout, "\nFlags:")
-		fs.PrintDefaults()
-		fs.SetOutput(stderr)
+// cmdVersion prints the version of the module and of Go the binary was
+// built with, from its build information.
+func cmdVersion(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlags("version", "Usage: ifbind version\n\nPrints the version of ifbind, the commit it was built from and the Go release.\n", stdout, stderr)
+	pos, code, stop := fs.parse(args)
+	if stop {
+		return code
 	}
-	return fs
+	if len(pos) > 0 {
+		return usageError(stderr, "version", fmt.Sprintf("unexpected argument %q", pos[0]))
+	}
+	fmt.Fprintln(stdout, version())
+	return exitOK
 }
 
-// parseFlags parses args with fs, allowing flags after the positional
-// arguments too ("ifbind get URL -i eth0"), and returns the positional
-// ones. "--" ends the flags. The exit code is set when parsing stops the
-// command: 0 after -h, 2 on a bad flag.
-func parseFlags(fs *flag.FlagSet, args []string) (pos []string, code int, stop bool) {
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, exitOK, true
+// version returns "ifbind VERSION [commit REV [DATE] [modified]] GO OS/ARCH".
+func version() string {
+	s := "ifbind (unknown)"
+	goVersion := runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		s = "ifbind " + bi.Main.Version
+		goVersion = bi.GoVersion
+		var rev, at, modified string
+		for _, kv := range bi.Settings {
+			switch kv.Key {
+			case "vcs.revision":
+				rev = kv.Value
+			case "vcs.time":
+				at = kv.Value
+			case "vcs.modified":
+				if kv.Value == "true" {
+					modified = " modified"
+				}
 			}
-			return nil, exitUsage, true
 		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, 0, false
+		if rev != "" {
+			s += " commit " + rev[:min(12, len(rev))]
+			if at != "" {
+				s += " " + at
+			}
+			s += modified
 		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), 0, false
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
 	}
+	return s + " " + goVersion + " " + runtime.GOOS + "/" + runtime.GOARCH
 }
 
-// usageError prints msg and the hint to run -h, and returns exitUsage.
+// suggest returns the one of names closest to word, or "" when none is
+// close: within one edit (a letter added, dropped, changed, or two
+// neighbours swapped) per three letters, at least one and at most two, or
+// else the first name that word starts.
+func suggest(word string, names []string) string {
+	best, bestDist := "", min(2, max(1, len(word)/3))+1
+	for _, n := range names {
+		if d := typoDistance(word, n); d < bestDist {
+			best, bestDist = n, d
+		}
+	}
+	if best != "" || len(word) < 2 {
+		return best
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, word) {
+			return n
+		}
+	}
+	return ""
+}
+
+// typoDistance is the optimal string alignment distance between a and b:
+// the number of letters added, dropped or changed, and of adjacent letters
+// swapped, that turn a into b.
+func typoDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
+}
+
+// usageError prints msg, on one line with the hint to run -h, and returns
+// exitUsage.
 func usageError(stderr io.Writer, cmd, msg string) int {
-	fmt.Fprintf(stderr, "ifbind %s: %s\nRun 'ifbind %s -h' for usage.\n", cmd, msg, cmd)
+	fmt.Fprintf(stderr, "ifbind %s: %s (ifbind %s -h for help)\n", cmd, msg, cmd)
 	return exitUsage
 }
 
@@ -141,7 +238,7 @@ type ifaceError struct {
 
 func (e *ifaceError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "no interface %q: %v", e.spec, e.err)
+	fmt.Fprintf(&b, "-i %s: %v", e.spec, e.err)
 	if len(e.links) > 0 {
 		b.WriteString("\nthe links here are:\n")
 		writeTable(&b, e.links, "  ")
@@ -153,24 +250,28 @@ func (e *ifaceError) Unwrap() error { return e.err }
 
 // exitCode tells which exit code err, a failure of a network operation,
 // deserves: exitInterface when the interface is missing or the socket could
-// not be bound to it, exitNetwork otherwise.
+// not be bound to it, exitLocal when a local address is in use,
+// exitNetwork otherwise.
 func exitCode(err error) int {
 	var ie *ifaceError
-	if errors.As(err, &ie) || errors.Is(err, syscall.ENODEV) {
+	var be *ifbind.BindError
+	switch {
+	case errors.As(err, &ie), errors.As(err, &be):
 		return exitInterface
-	}
-	var se *os.SyscallError
-	if errors.As(err, &se) {
-		switch se.Syscall {
-		case "setsockopt", "getsockopt", "ioctl":
-			return exitInterface
-		}
+	case errors.Is(err, syscall.EADDRINUSE):
+		return exitLocal
 	}
 	return exitNetwork
 }
 
 // fail prints err for cmd and returns code.
 func fail(stderr io.Writer, cmd string, code int, err error) int {
-	fmt.Fprintf(stderr, "ifbind %s: %v\n", cmd, err)
+	fmt.Fprintf(stderr, "ifbind %s: %s\n", cmd, message(err))
 	return code
+}
+
+// message returns the text of err without the "ifbind: " prefixes of the
+// library's errors, which the command's own prefix makes redundant.
+func message(err error) string {
+	return strings.ReplaceAll(err.Error(), "ifbind: ", "")
 }

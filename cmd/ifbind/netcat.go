@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,38 +23,52 @@ const dialUsage = `Usage: ifbind dial -i IFACE tcp|udp HOST:PORT
 Connects to HOST:PORT through IFACE, like nc, and copies stdin to the
 socket and the socket to stdout. Over tcp, the end of stdin closes the
 sending half of the connection, and ifbind exits once the peer has closed
-its own too. Over udp, each read of stdin is sent as one datagram and, once stdin
-ends, ifbind waits for answers until none came for -idle. tcp4, tcp6, udp4
-and udp6 pick one IP version. HOST is resolved by the system's resolver.
+its own too. Over udp, each read of stdin is sent as one datagram and,
+once stdin ends, ifbind waits for answers until none came for --idle.
+tcp4, tcp6, udp4 and udp6 pick one IP version. HOST is resolved by the
+system's resolver; PORT is a number or a service name of /etc/services.
+A link-local HOST needs no zone: it is IFACE's (fe80::2 is fe80::2%IFACE).
+
+Limits, each settable: -w, 10s to resolve HOST and connect; --idle, 2s
+of quiet after stdin ends (udp). No limit on the transfer.
 
 Examples:
   printf 'GET / HTTP/1.0\r\n\r\n' | ifbind dial -i eth1 tcp 192.0.2.2:80
   echo ping | ifbind dial -i 3 udp '[2001:db8::2]:7'
 
-Exit codes: 0 ok, 2 usage, 3 IFACE names no link or cannot be bound to,
-4 network error (resolution, connection, transfer), 130 interrupted.
+Exit codes: 0 ok, 2 usage (a malformed address, a port out of range, an
+unknown service name), 3 IFACE names no link or cannot be bound to,
+4 network error (resolution, connection, transfer) or timeout,
+5 stdin or stdout failed, 130 interrupted.
 `
 
-const listenUsage = `Usage: ifbind listen -i IFACE tcp|udp [ADDR]:PORT
+const listenUsage = `Usage: ifbind listen -i IFACE tcp|udp [ADDR:]PORT
 
-Listens on [ADDR]:PORT through IFACE, like nc -l: only what arrives through
+Listens on [ADDR:]PORT through IFACE, like nc -l: only what arrives through
 IFACE reaches the socket, even on a wildcard address, and other programs
-may listen on the same port of other interfaces. Over tcp it takes one
+may listen on the same port of other interfaces. A bare PORT (9000, as nc
+-l 9000) is :9000, every address of IFACE. Over tcp it takes one
 connection, copies it to stdout and stdin to it, and exits once the peer
-has closed its sending half and stdin has ended (which closes ours). Over udp the first sender
-becomes the peer: its datagrams go to stdout (others are dropped) and stdin
-goes to it, until -idle passes without a datagram, or a signal.
+has closed its sending half and stdin has ended (which closes ours). Over
+udp the first sender becomes the peer: its datagrams go to stdout (others
+are dropped) and stdin goes to it, until --idle passes without a datagram,
+or a signal. A link-local ADDR needs no zone: it is IFACE's.
+
+Limits, each settable: --idle (udp), none by default: it waits for a peer,
+and for its datagrams, until interrupted.
 
 Examples:
-  ifbind listen -v -i eth1 tcp :8080 > upload.bin
+  ifbind listen -v -i eth1 tcp 8080 > upload.bin
   ifbind listen -i wg0 udp '[::]:5353'
 
-Exit codes: 0 ok, 2 usage, 3 IFACE names no link or cannot be bound to,
-4 network error, 130 interrupted.
+Exit codes: 0 ok, 2 usage (a malformed address, a port out of range, an
+unknown service name, a zone that is not IFACE), 3 IFACE names no link or
+cannot be bound to, 4 network error, 5 the port is in use on IFACE, or
+stdin or stdout failed, 130 interrupted.
 `
 
 type ncFlags struct {
-	iface   string
+	iface   ifaceFlags
 	timeout time.Duration
 	idle    time.Duration
 	verbose bool
@@ -60,9 +77,10 @@ type ncFlags struct {
 func cmdDial(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var f ncFlags
 	fs := newFlags("dial", dialUsage, stdout, stderr)
-	fs.StringVar(&f.iface, "i", "", "the interface to dial through: `IFACE` is a name, altname, index or MAC (required)")
-	fs.DurationVar(&f.timeout, "w", 10*time.Second, "give up connecting after `DURATION`")
-	fs.DurationVar(&f.idle, "idle", 2*time.Second, "udp: after stdin ends, exit once no datagram came for `DURATION`")
+	f.iface.register(fs, "dial through")
+	fs.secondsVar(&f.timeout, "w", 10*time.Second, "give up resolving and connecting after `SECONDS` (0: never)")
+	fs.aka("w", "connect-timeout")
+	fs.secondsVar(&f.idle, "idle", 2*time.Second, "udp: after stdin ends, exit once no datagram came for `SECONDS`")
 	fs.BoolVar(&f.verbose, "v", false, "tell on stderr which interface and addresses the connection uses")
 	network, addr, link, code, stop := ncArgs("dial", fs, args, &f, stderr)
 	if stop {
@@ -70,11 +88,15 @@ func cmdDial(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
-	d := &ifbind.Dialer{Index: link.Index}
+	d := f.iface.dialer(link)
 	d.Timeout = f.timeout
 	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
-		return interrupted(ctx, stderr, "dial", err)
+		var ne net.Error
+		if ctx.Err() == nil && errors.As(err, &ne) && ne.Timeout() {
+			err = fmt.Errorf("timed out connecting after %v (-w): %w", f.timeout, err)
+		}
+		return interrupted(ctx, stderr, "dial", fmt.Errorf("%s %s through %v: %w", network, addr, link, err))
 	}
 	defer c.Close()
 	if f.verbose {
@@ -86,8 +108,8 @@ func cmdDial(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func cmdListen(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var f ncFlags
 	fs := newFlags("listen", listenUsage, stdout, stderr)
-	fs.StringVar(&f.iface, "i", "", "the interface to listen on: `IFACE` is a name, altname, index or MAC (required)")
-	fs.DurationVar(&f.idle, "idle", 0, "udp: exit once no datagram came for `DURATION` after the first (0: never)")
+	f.iface.register(fs, "listen on")
+	fs.secondsVar(&f.idle, "idle", 0, "udp: exit once no datagram came for `SECONDS` after the first (0: never)")
 	fs.BoolVar(&f.verbose, "v", false, "tell on stderr where it listens and who connects")
 	network, addr, link, code, stop := ncArgs("listen", fs, args, &f, stderr)
 	if stop {
@@ -95,11 +117,21 @@ func cmdListen(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
-	lc := &ifbind.ListenConfig{Index: link.Index}
+	lc := f.iface.listenConfig(link)
+	failed := func(err error) int {
+		err = fmt.Errorf("%s %s through %v: %w", network, addr, link, err)
+		switch {
+		case errors.Is(err, syscall.EADDRINUSE):
+			err = fmt.Errorf("%w (another socket has the port on %s, or on every interface)", err, link.Name)
+		case errors.Is(err, syscall.EADDRNOTAVAIL):
+			err = fmt.Errorf("%w (not an address of this host: ifbind links lists those of %s)", err, link.Name)
+		}
+		return fail(stderr, "listen", exitCode(err), err)
+	}
 	if isUDP(network) {
 		pc, err := lc.ListenPacket(ctx, network, addr)
 		if err != nil {
-			return fail(stderr, "listen", exitCode(err), err)
+			return failed(err)
 		}
 		defer pc.Close()
 		if f.verbose {
@@ -109,7 +141,7 @@ func cmdListen(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ln, err := lc.Listen(ctx, network, addr)
 	if err != nil {
-		return fail(stderr, "listen", exitCode(err), err)
+		return failed(err)
 	}
 	if f.verbose {
 		fmt.Fprintf(stderr, "ifbind listen: listening on %v through %v\n", ln.Addr(), link)
@@ -128,32 +160,101 @@ func cmdListen(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return pipe(ctx, c, stdin, stdout, stderr, "listen", 0)
 }
 
-// ncArgs parses the arguments of dial and listen and looks IFACE up.
-func ncArgs(cmd string, fs *flag.FlagSet, args []string, f *ncFlags, stderr io.Writer) (network, addr string, link ifbind.Link, code int, stop bool) {
-	pos, code, stop := parseFlags(fs, args)
+// interrupted reports err, and returns exitInterrupted when a signal ended
+// ctx, or the exit code err deserves.
+func interrupted(ctx context.Context, stderr io.Writer, cmd string, err error) int {
+	if ctx.Err() != nil {
+		fmt.Fprintf(stderr, "ifbind %s: interrupted\n", cmd)
+		return exitInterrupted
+	}
+	return fail(stderr, cmd, exitCode(err), err)
+}
+
+// ncArgs parses the arguments of dial and listen, checks the address and
+// looks IFACE up. A bare port is a listen's ":port".
+func ncArgs(cmd string, fs *flagSet, args []string, f *ncFlags, stderr io.Writer) (network, addr string, link ifbind.Link, code int, stop bool) {
+	pos, code, stop := fs.parse(args)
 	if stop {
 		return "", "", link, code, true
-	}
-	if f.iface == "" {
-		return "", "", link, usageError(stderr, cmd, "-i IFACE is required"), true
 	}
 	if len(pos) != 2 {
 		return "", "", link, usageError(stderr, cmd, "want a network (tcp or udp) and an address"), true
 	}
 	network, addr = pos[0], pos[1]
+	given := addr // for messages
 	switch network {
 	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6":
 	default:
 		return "", "", link, usageError(stderr, cmd, fmt.Sprintf("network %q: want tcp or udp", network)), true
 	}
-	if _, _, err := net.SplitHostPort(addr); err != nil {
+	if cmd == "listen" && !strings.ContainsAny(addr, ":[]") {
+		addr = ":" + addr // nc -l 9000
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", "", link, usageError(stderr, cmd, fmt.Sprintf("address %q: want HOST:PORT, [IPv6]:PORT or :PORT", given)), true
+	}
+	if msg := checkPort(network, port, cmd == "listen"); msg != "" {
+		return "", "", link, usageError(stderr, cmd, fmt.Sprintf("address %q: %s", given, msg)), true
+	}
+	link, code, err = f.iface.lookup()
+	if code == exitUsage {
 		return "", "", link, usageError(stderr, cmd, err.Error()), true
 	}
-	link, err := lookupIface(f.iface)
 	if err != nil {
-		return "", "", link, fail(stderr, cmd, exitInterface, err), true
+		return "", "", link, fail(stderr, cmd, code, err), true
 	}
-	return network, addr, link, 0, false
+	host, msg := scope(host, link)
+	if msg != "" {
+		return "", "", link, usageError(stderr, cmd, fmt.Sprintf("address %q: %s", given, msg)), true
+	}
+	return network, net.JoinHostPort(host, port), link, 0, false
+}
+
+// checkPort returns what is wrong with port, a number or a service name, or
+// "". Port 0, any free port, is only for a listen.
+func checkPort(network, port string, listen bool) string {
+	if port == "" {
+		return "no port"
+	}
+	if n, err := strconv.Atoi(port); err == nil || isDigits(port) {
+		if err != nil || n > 65535 || n < 0 || n == 0 && !listen {
+			return fmt.Sprintf("port %s is not from 1 to 65535", port)
+		}
+		return ""
+	}
+	if _, err := net.LookupPort(network, port); err != nil {
+		return fmt.Sprintf("unknown service name %q (not in /etc/services)", port)
+	}
+	return ""
+}
+
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+// scope returns host with the zone of link when it is a link-local IPv6
+// address, or what is wrong with the zone it has: a zone other than link
+// would name another interface than -i.
+func scope(host string, link ifbind.Link) (string, string) {
+	a, err := netip.ParseAddr(host)
+	if err != nil || !a.Is6() {
+		return host, ""
+	}
+	zone := a.Zone()
+	if zone == "" {
+		if a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() {
+			return a.WithZone(link.Name).String(), ""
+		}
+		return host, ""
+	}
+	if !a.IsLinkLocalUnicast() && !a.IsLinkLocalMulticast() {
+		return host, fmt.Sprintf("zone %%%s on an address that is not link-local; drop it", zone)
+	}
+	if zone == link.Name || zone == strconv.Itoa(link.Index) || slices.Contains(link.Altnames, zone) {
+		return a.WithZone(link.Name).String(), ""
+	}
+	return host, fmt.Sprintf("zone %%%s is not %v, the interface of -i; drop the zone, which -i sets", zone, link)
 }
 
 func isUDP(network string) bool { return network[:3] == "udp" }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/ifbind/ifbind/internal/testnet"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 func TestDial(t *testing.T) {
@@ -53,6 +56,12 @@ func TestDial(t *testing.T) {
 		r = runBin(t, bin, "", "dial", "-i", "02:00:00:00:00:99", "tcp", "192.0.2.2:7007")
 		if r.code != exitInterface || !strings.Contains(r.stderr, "ifb-a") {
 			t.Errorf("dial -i unknown MAC: exit %d, stderr %q, want %d and a list of the links", r.code, r.stderr, exitInterface)
+		}
+		// Nothing answers 192.0.2.99: the connect waits for ARP. -w takes
+		// seconds, as nc's.
+		r = runBin(t, bin, "", "dial", "-w", "0.3", "-i", "ifb-a", "tcp", "192.0.2.99:7007")
+		if want := fmt.Sprintf("through ifb-a (index %d): timed out connecting after 300ms (-w)", tp.A.Index); r.code != exitNetwork || !strings.Contains(r.stderr, want) {
+			t.Errorf("dial -w 0.3: exit %d, stderr %q, want %d and %q", r.code, r.stderr, exitNetwork, want)
 		}
 		for _, args := range [][]string{
 			{"dial", "tcp", "192.0.2.2:7007"},
@@ -162,6 +171,66 @@ func TestListen(t *testing.T) {
 		}
 	})
 
+	t.Run("bare port", func(t *testing.T) {
+		// nc -l 9400: a bare port is every address of IFACE.
+		p := start(t, exec.Command(bin, "listen", "-v", "-i", "ifb-a", "tcp", "9400"), "to-a")
+		p.waitLine(t, "listening on [::]:9400 through ifb-a")
+		c, err := peerDial(t, tp.A, "tcp", "192.0.2.1:9400", 10*time.Second)
+		if err != nil {
+			t.Fatalf("listen tcp 9400: peer a failed to connect: %v", err)
+		}
+		c.(*net.TCPConn).CloseWrite()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		if got, err := io.ReadAll(c); err != nil || string(got) != "to-a" {
+			t.Errorf("listen tcp 9400: peer a read %q (%v), want %q", got, err, "to-a")
+		}
+		if code := p.wait(t); code != 0 {
+			t.Errorf("listen tcp 9400: exit %d, want 0; stderr:\n%s", code, p.stderr.String())
+		}
+	})
+
+	t.Run("port in use", func(t *testing.T) {
+		p := start(t, exec.Command(bin, "listen", "-v", "-i", "ifb-a", "udp", ":9500"), "")
+		p.waitLine(t, "listening on")
+		r := runBin(t, bin, "", "listen", "-i", "ifb-a", "udp", ":9500")
+		if want := fmt.Sprintf("ifbind listen: udp :9500 through ifb-a (index %d): listen udp :9500: bind: address already in use", tp.A.Index); r.code != exitLocal || !strings.HasPrefix(r.stderr, want) {
+			t.Errorf("listen on a port in use: exit %d, stderr %q, want %d and %q", r.code, r.stderr, exitLocal, want)
+		}
+		// The other NIC's port is free: that is the point of binding.
+		q := start(t, exec.Command(bin, "listen", "-v", "-i", "ifb-b", "udp", ":9500"), "")
+		q.waitLine(t, "listening on")
+		for _, p := range []*proc{p, q} {
+			p.cmd.Process.Signal(syscall.SIGTERM)
+			if code := p.wait(t); code != exitInterrupted {
+				t.Errorf("listen after SIGTERM: exit %d, want %d", code, exitInterrupted)
+			}
+		}
+	})
+
+	t.Run("zones", func(t *testing.T) {
+		r := runBin(t, bin, "", "listen", "-i", "ifb-a", "tcp", "[fe80::1%ifb-b]:9600")
+		if want := fmt.Sprintf("zone %%ifb-b is not ifb-a (index %d), the interface of -i; drop the zone, which -i sets", tp.A.Index); r.code != exitUsage || !strings.Contains(r.stderr, want) {
+			t.Errorf("listen with another NIC's zone: exit %d, stderr %q, want %d and %q", r.code, r.stderr, exitUsage, want)
+		}
+		r = runBin(t, bin, "", "listen", "-i", "ifb-a", "tcp", "[2001:db8::1%ifb-a]:9600")
+		if r.code != exitUsage || !strings.Contains(r.stderr, "zone %ifb-a on an address that is not link-local") {
+			t.Errorf("listen with a zone on a global address: exit %d, stderr %q, want %d and the zone named", r.code, r.stderr, exitUsage)
+		}
+		// ifb-a's own link-local address, with its zone, by index, or
+		// with none: -i scopes it.
+		addr := linkLocal(t, tp.A.Index)
+		for _, host := range []string{addr + "%ifb-a", addr + "%" + itoa(tp.A.Index), addr} {
+			p := start(t, exec.Command(bin, "listen", "-v", "-i", "ifb-a", "udp", "["+host+"]:9601"), "")
+			p.waitLine(t, "listening on ["+addr+"%ifb-a]:9601 through ifb-a")
+			p.cmd.Process.Signal(syscall.SIGTERM)
+			p.wait(t)
+		}
+		r = runBin(t, bin, "", "listen", "-i", "ifb-a", "tcp", "[fe80::99]:9600")
+		if r.code != exitNetwork || !strings.Contains(r.stderr, "cannot assign requested address (not an address of this host: ifbind links lists those of ifb-a)") {
+			t.Errorf("listen on a link-local address of no NIC: exit %d, stderr %q, want %d and a hint", r.code, r.stderr, exitNetwork)
+		}
+	})
+
 	t.Run("errors", func(t *testing.T) {
 		r := runBin(t, bin, "", "listen", "-i", "nosuch0", "tcp", ":9300")
 		if r.code != exitInterface || !strings.Contains(r.stderr, "ifbind-alt-a") {
@@ -176,4 +245,28 @@ func TestListen(t *testing.T) {
 			t.Errorf("listen without an address: exit %d, want %d", r.code, exitUsage)
 		}
 	})
+}
+
+// linkLocal returns the IPv6 link-local address of the link with index,
+// once it is usable (duplicate address detection over).
+func linkLocal(t *testing.T, index int) string {
+	t.Helper()
+	l, err := netlink.LinkByIndex(index)
+	if err != nil {
+		t.Fatalf("failed to find link %d: %v", index, err)
+	}
+	for i := 0; i < 500; i++ {
+		addrs, err := netlink.AddrList(l, netlink.FAMILY_V6)
+		if err != nil {
+			t.Fatalf("failed to list the addresses of link %d: %v", index, err)
+		}
+		for _, a := range addrs {
+			if a.IP.IsLinkLocalUnicast() && a.Flags&(unix.IFA_F_TENTATIVE) == 0 {
+				return a.IP.String()
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("link %d has no usable link-local address", index)
+	return ""
 }
