@@ -238,7 +238,6 @@ type Ingress struct {
 type IngressReader struct {
 	c     *net.UDPConn
 	bound int // the interface c was bound to when the reader was made; 0 if none
-	v4    bool
 	oob   []byte
 	woob  []byte
 }
@@ -256,9 +255,8 @@ func NewIngressReader(c *net.UDPConn) (*IngressReader, error) {
 	if !ingressSupported {
 		return nil, fmt.Errorf("ifbind: %w", unsupportedError("ingress information"))
 	}
-	v4 := len(a.IP) == net.IPv4len
 	var err error
-	if v4 {
+	if len(a.IP) == net.IPv4len {
 		err = ipv4.NewPacketConn(c).SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true)
 	} else if err = ipv6.NewPacketConn(c).SetControlMessage(ipv6.FlagDst|ipv6.FlagInterface, true); err == nil {
 		// A dual-stack conn gets IP_PKTINFO too for its IPv4
@@ -276,7 +274,7 @@ func NewIngressReader(c *net.UDPConn) (*IngressReader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ifbind: ingress information: %w", err)
 	}
-	return &IngressReader{c: c, bound: bound, v4: v4, oob: make([]byte, ingressOOBSize), woob: make([]byte, replyOOBSize)}, nil
+	return &IngressReader{c: c, bound: bound, oob: make([]byte, ingressOOBSize), woob: make([]byte, replyOOBSize)}, nil
 }
 
 // ReadFrom reads one datagram into b, as ReadFromUDPAddrPort does, and
@@ -319,8 +317,8 @@ func (r *IngressReader) Reply(b []byte, to netip.AddrPort, in Ingress) (int, err
 }
 
 // An ingressError says that Reply was asked to send through another
-// interface than the conn's binding, or through none.
-// With pktinfo set, it says that a control message named it.
+// interface than the conn's binding, or through none; with pktinfo set,
+// that a control message named another interface.
 type ingressError struct {
 	index   int
 	pktinfo bool
@@ -345,14 +343,15 @@ func (e *ingressError) Unwrap() error { return syscall.EINVAL }
 // local address; the zero value means any. network is one of:
 //
 //   - "ip4:icmp" or "ip4:1", "ip6:ipv6-icmp" or "ip6:58": a raw socket,
-//     which needs CAP_NET_RAW, made by the net package. The conn has the
-//     methods of *net.IPConn (it embeds one); it reads every ICMP message
-//     that arrives through the interface, without the IPv4 header.
+//     which needs CAP_NET_RAW, made by the net package. The conn embeds a
+//     *net.IPConn and has its methods, but is not one: assert to an
+//     interface of the methods needed. It reads every ICMP message that
+//     arrives through the interface, without the IPv4 header.
 //   - "udp4" or "udp6": an unprivileged ICMP ("ping") socket of Linux,
 //     which needs the caller's group in sysctl net.ipv4.ping_group_range
 //     (for both families); a refusal unwraps to syscall.EACCES. The conn
-//     has the methods of *net.UDPConn (it embeds one) and writes to and
-//     reads from *net.UDPAddr (the port is not used); the kernel sets the
+//     embeds a *net.UDPConn in the same way, and writes to and reads from
+//     *net.UDPAddr (the port is not used); the kernel sets the
 //     echo identifier and delivers only the replies to it. Elsewhere these
 //     fail with ErrUnsupported.
 //
