@@ -43,8 +43,7 @@ const (
 var (
 	escLLClient = netip.MustParseAddr("fe80::1")
 	escLLPeer   = netip.MustParseAddr("fe80::2")
-	// escOnlyB is an address that only B carries, and escOnlyBPeer the
-	// peer address reached through B in the MPTCP topology.
+	// escOnlyB is an address that only B carries, for one row.
 	escOnlyB = netip.MustParseAddr("198.51.100.1")
 )
 
@@ -107,6 +106,11 @@ var escapeRows = []struct {
 	}},
 	{"a source address only B owns, with a rule from it via B", escClosed, func(t *testing.T, e *escape) {
 		escAddr(t, e.h, e.tp.B.Index, netip.PrefixFrom(escOnlyB, 32))
+		t.Cleanup(func() {
+			if l, err := e.h.LinkByIndex(e.tp.B.Index); err == nil {
+				e.h.AddrDel(l, &netlink.Addr{IPNet: escNet(escOnlyB, 32)})
+			}
+		})
 		e.route(t, &netlink.Route{Dst: escNet(testnet.PeerV4, 32), LinkIndex: e.tp.B.Index, Table: 101})
 		r := netlink.NewRule()
 		r.Src, r.Table, r.Priority, r.Family = escNet(escOnlyB, 32), 101, 101, unix.AF_INET
