@@ -2,7 +2,9 @@ package ifbind
 
 import (
 	"encoding/binary"
+	"errors"
 	"net/netip"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -105,6 +107,71 @@ func FuzzParseIngress(f *testing.F) {
 		got := parseIngress(oob)
 		if want, ok := ingressOracle(oob); ok && got != want {
 			t.Errorf("parseIngress(%x) = %+v, x/sys/unix says %+v", oob, got, want)
+		}
+	})
+}
+
+// oobOracle says, with x/sys/unix's allocating parser, whether oob holds an
+// IP_PKTINFO or IPV6_PKTINFO naming another interface than index, as
+// checkOOB must.
+func oobOracle(oob []byte, index int) (foreign, ok bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return false, false
+	}
+	for _, m := range msgs {
+		oif := 0
+		switch {
+		case m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_PKTINFO && len(m.Data) >= 4:
+			oif = int(int32(binary.NativeEndian.Uint32(m.Data)))
+		case m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_PKTINFO && len(m.Data) >= unix.SizeofInet6Pktinfo:
+			oif = int(int32(binary.NativeEndian.Uint32(m.Data[16:])))
+		}
+		if oif != 0 && oif != index {
+			return true, true
+		}
+	}
+	return false, true
+}
+
+func TestCheckOOB(t *testing.T) {
+	v6 := netip.MustParseAddr("2001:db8::1").As16()
+	for _, tc := range []struct {
+		name string
+		oob  []byte
+		want bool // refused
+	}{
+		{"empty", nil, false},
+		{"IP_PKTINFO of the binding", pktinfo4(3, [4]byte{}, [4]byte{}), false},
+		{"IP_PKTINFO of none", pktinfo4(0, [4]byte{192, 0, 2, 1}, [4]byte{}), false},
+		{"IP_PKTINFO of another", pktinfo4(4, [4]byte{}, [4]byte{}), true},
+		{"IPV6_PKTINFO of another", pktinfo6(4, v6), true},
+		{"IPV6_PKTINFO of the binding", pktinfo6(3, v6), false},
+		{"another after a timestamp", append(cmsg(unix.SOL_SOCKET, unix.SO_TIMESTAMP, make([]byte, 16)), pktinfo4(9, [4]byte{}, [4]byte{})...), true},
+	} {
+		err := checkOOB(tc.oob, 3)
+		if got := err != nil; got != tc.want {
+			t.Errorf("%s: checkOOB = %v, want refused %v", tc.name, err, tc.want)
+		}
+		var be *BindError
+		if err != nil && (!errors.As(err, &be) || be.Index != 3 || !errors.Is(err, syscall.EINVAL)) {
+			t.Errorf("%s: got %v, want a *BindError for 3, EINVAL", tc.name, err)
+		}
+	}
+}
+
+// FuzzCheckOOB checks that checkOOB never panics, and that it refuses
+// exactly what x/sys/unix's parser finds naming another interface,
+// wherever that parser accepts the buffer.
+func FuzzCheckOOB(f *testing.F) {
+	f.Add(pktinfo4(3, [4]byte{192, 0, 2, 1}, [4]byte{}))
+	f.Add(pktinfo4(4, [4]byte{}, [4]byte{}))
+	f.Add(pktinfo6(4, netip.MustParseAddr("2001:db8::1").As16()))
+	f.Add(append(pktinfo4(3, [4]byte{}, [4]byte{}), pktinfo6(5, [16]byte{})...))
+	f.Fuzz(func(t *testing.T, oob []byte) {
+		err := checkOOB(oob, 3)
+		if foreign, ok := oobOracle(oob, 3); ok && foreign != (err != nil) {
+			t.Errorf("checkOOB(%x) = %v, x/sys/unix finds another interface: %v", oob, err, foreign)
 		}
 	})
 }
