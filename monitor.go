@@ -153,6 +153,7 @@ func (t linkTable) dropNames(e *linkEntry) {
 // A snapshot is a Monitor's table at one moment. It is immutable.
 type snapshot struct {
 	linkTable
+	addrs   addrTable     // the links' addresses (addr.go)
 	err     error         // non-nil once the monitor has stopped
 	changed chan struct{} // closed when a newer snapshot replaces this one
 }
