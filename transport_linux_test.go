@@ -468,7 +468,7 @@ func TestNewTransportProxy(t *testing.T) {
 func TestNewTransportNoInterface(t *testing.T) {
 	tp := testnet.New(t)
 	w := serveWeb(t, tp)
-	for _, d := range []*Dialer{nil, {}} {
+	for _, d := range []BoundDialer{nil, (*Dialer)(nil), &Dialer{}} {
 		c := &http.Client{Transport: NewTransport(d)}
 		_, _, err := get(context.Background(), c, "http://"+net.JoinHostPort(testnet.PeerV4.String(), httpPort)+"/")
 		if !errors.Is(err, syscall.EINVAL) || !strings.Contains(fmt.Sprint(err), "no interface to bind to") {
@@ -477,6 +477,13 @@ func TestNewTransportNoInterface(t *testing.T) {
 		var oe *net.OpError
 		if !errors.As(err, &oe) || oe.Op != "dial" {
 			t.Errorf("NewTransport(%v): got %v, want a *net.OpError of a dial", d, err)
+		}
+	}
+	for _, u := range []*Uplinks{nil, {}} {
+		c := &http.Client{Transport: NewTransport(u)}
+		_, _, err := get(context.Background(), c, "http://"+net.JoinHostPort(testnet.PeerV4.String(), httpPort)+"/")
+		if !errors.Is(err, errNoUplinks) {
+			t.Errorf("NewTransport(%v): got error %v, want %v", u, err, errNoUplinks)
 		}
 	}
 	for _, s := range tp.Sides() {

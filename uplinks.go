@@ -295,6 +295,9 @@ func dialUplinks[C net.Conn](ctx context.Context, u *Uplinks, network, address s
 	for _, a := range try {
 		if !a.tried {
 			a.err = context.Cause(ctx)
+			if a.err == nil {
+				a.err = context.DeadlineExceeded // expired, a moment before ctx says so
+			}
 		}
 	}
 	return zero, newUplinksError(network, address, ups)
@@ -336,6 +339,17 @@ func (u *Uplinks) attemptDialer(b Binding) *Dialer {
 	return &d
 }
 
+// expired reports whether ctx is done or past its deadline. A dial that
+// timed out returns a moment before its context says it is done: the
+// socket's deadline and the context's timer are two clocks.
+func expired(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
+}
+
 // minShare is the least time Fallback gives an uplink when the dial has a
 // deadline, as net.Dialer gives each address.
 const minShare = 2 * time.Second
@@ -344,7 +358,7 @@ const minShare = 2 * time.Second
 func fallback[C net.Conn](ctx context.Context, u *Uplinks, try []*attempt, do func(context.Context, *Dialer) (C, error)) (C, bool) {
 	var zero C
 	for i, a := range try {
-		if ctx.Err() != nil {
+		if expired(ctx) {
 			break
 		}
 		actx := ctx
@@ -403,7 +417,7 @@ func raceUplinks[C net.Conn](ctx context.Context, u *Uplinks, try []*attempt, do
 // timer, or by the goroutine whose attempt failed before it fired.
 func (r *racer[C]) run(i int) {
 	for ; i < len(r.try); i++ {
-		if r.ctx.Err() != nil {
+		if expired(r.ctx) {
 			return // one connected, or the dial is out of time
 		}
 		var next *time.Timer
