@@ -361,7 +361,7 @@ func TestNewTransportHappyEyeballs(t *testing.T) {
 }
 
 // blackhole makes ns drop what it sends to addr.
-func blackhole(t *testing.T, ns *testnet.NS, addr netip.Addr) {
+func blackhole(t testing.TB, ns *testnet.NS, addr netip.Addr) {
 	t.Helper()
 	route := &netlink.Route{
 		Dst:  &net.IPNet{IP: addr.AsSlice(), Mask: net.CIDRMask(addr.BitLen(), addr.BitLen())},

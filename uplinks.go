@@ -104,17 +104,20 @@ func (u *Uplinks) DialContext(ctx context.Context, network, address string) (net
 	if isUnixNetwork(network) {
 		return u.Dialer.Dialer.DialContext(ctx, network, address)
 	}
-	return dialUplinks(ctx, u, network, address, needOf(network, address),
-		func(ctx context.Context, d *Dialer) (net.Conn, error) {
-			return d.DialContext(ctx, network, address)
-		})
+	return dialUplinks(ctx, u, network, address, needOf(network, address), dialContext)
+}
+
+// dialContext is Dialer's DialContext as dialUplinks calls it: a function,
+// not a closure, so that a dial allocates nothing for it.
+func dialContext(ctx context.Context, d *Dialer, network, address string) (net.Conn, error) {
+	return d.DialContext(ctx, network, address)
 }
 
 // DialTCP is Dialer's DialTCP through the first usable uplink that
 // connects, as DialContext chooses it.
 func (u *Uplinks) DialTCP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.TCPConn, error) {
 	return dialUplinks(ctx, u, network, raddr.String(), needOfAddr(network, raddr.Addr()),
-		func(ctx context.Context, d *Dialer) (*net.TCPConn, error) {
+		func(ctx context.Context, d *Dialer, network, _ string) (*net.TCPConn, error) {
 			return d.DialTCP(ctx, network, laddr, raddr)
 		})
 }
@@ -123,7 +126,7 @@ func (u *Uplinks) DialTCP(ctx context.Context, network string, laddr, raddr neti
 // DialContext chooses it.
 func (u *Uplinks) DialUDP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.UDPConn, error) {
 	return dialUplinks(ctx, u, network, raddr.String(), needOfAddr(network, raddr.Addr()),
-		func(ctx context.Context, d *Dialer) (*net.UDPConn, error) {
+		func(ctx context.Context, d *Dialer, network, _ string) (*net.UDPConn, error) {
 			return d.DialUDP(ctx, network, laddr, raddr)
 		})
 }
@@ -132,9 +135,15 @@ func (u *Uplinks) DialUDP(ctx context.Context, network string, laddr, raddr neti
 // DialContext chooses it. Raw sockets need CAP_NET_RAW.
 func (u *Uplinks) DialIP(ctx context.Context, network string, laddr, raddr netip.Addr) (*net.IPConn, error) {
 	return dialUplinks(ctx, u, network, raddr.String(), needOfAddr(network, raddr),
-		func(ctx context.Context, d *Dialer) (*net.IPConn, error) {
+		func(ctx context.Context, d *Dialer, network, _ string) (*net.IPConn, error) {
 			return d.DialIP(ctx, network, laddr, raddr)
 		})
+}
+
+// DialUnix is net.Dialer's DialUnix, unchanged: a Unix domain socket
+// reaches no interface. It is defined so that this is said, not promoted.
+func (u *Uplinks) DialUnix(ctx context.Context, network string, laddr, raddr *net.UnixAddr) (*net.UnixConn, error) {
+	return u.Dialer.Dialer.DialUnix(ctx, network, laddr, raddr)
 }
 
 // NetDialer returns a *net.Dialer whose every dial fails: a net.Dialer
@@ -257,13 +266,20 @@ type attempt struct {
 	err   error
 }
 
-// dialUplinks is the body of every dial method of Uplinks: it sorts the
-// uplinks into usable and not, then dials through the usable ones with do
-// as u's Strategy has it.
-func dialUplinks[C net.Conn](ctx context.Context, u *Uplinks, network, address string, n need, do func(context.Context, *Dialer) (C, error)) (C, error) {
+// dialUplinks is the body of every dial method of Uplinks: it dials
+// through the usable uplinks with do, as u's Strategy has it.
+func dialUplinks[C net.Conn](ctx context.Context, u *Uplinks, network, address string, n need, do func(context.Context, *Dialer, string, string) (C, error)) (C, error) {
 	var zero C
 	if err := u.check(); err != nil {
 		return zero, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	if d, ok := u.deadline(ctx); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d)
+		defer cancel()
+	}
+	if u.Strategy != Race || !isStream(network) {
+		return fallback(ctx, u, network, address, n, do)
 	}
 	ups := make([]attempt, len(u.Bindings))
 	var try []*attempt
@@ -277,30 +293,30 @@ func dialUplinks[C net.Conn](ctx context.Context, u *Uplinks, network, address s
 	if len(try) == 0 {
 		return zero, newUplinksError(network, address, ups)
 	}
-	if d, ok := u.deadline(ctx); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, d)
-		defer cancel()
-	}
-	var c C
-	var ok bool
-	if u.Strategy == Race && len(try) > 1 {
-		c, ok = raceUplinks(ctx, u, try, do)
-	} else {
-		c, ok = fallback(ctx, u, try, do)
-	}
-	if ok {
+	if c, ok := raceUplinks(ctx, u, network, address, try, do); ok {
 		return c, nil
 	}
 	for _, a := range try {
 		if !a.tried {
-			a.err = context.Cause(ctx)
-			if a.err == nil {
-				a.err = context.DeadlineExceeded // expired, a moment before ctx says so
-			}
+			a.err = cause(ctx)
 		}
 	}
 	return zero, newUplinksError(network, address, ups)
+}
+
+// isStream reports whether network connects through the network: a UDP
+// or raw IP socket's connect completes at once, so there is nothing to
+// race, and Race dials it as Fallback does.
+func isStream(network string) bool {
+	return strings.HasPrefix(network, "tcp")
+}
+
+// cause is why ctx ended the dial.
+func cause(ctx context.Context) error {
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return context.DeadlineExceeded // expired, a moment before ctx says so
 }
 
 // check returns the error of an Uplinks that cannot dial.
@@ -354,42 +370,70 @@ func expired(ctx context.Context) bool {
 // deadline, as net.Dialer gives each address.
 const minShare = 2 * time.Second
 
-// fallback dials through each of try in turn until one connects.
-func fallback[C net.Conn](ctx context.Context, u *Uplinks, try []*attempt, do func(context.Context, *Dialer) (C, error)) (C, bool) {
+// fallback dials through each usable uplink in turn until one connects.
+// It records what happened to each uplink only once one fails: a dial
+// whose first uplink connects pays for no error it does not return.
+func fallback[C net.Conn](ctx context.Context, u *Uplinks, network, address string, n need, do func(context.Context, *Dialer, string, string) (C, error)) (C, error) {
 	var zero C
-	for i, a := range try {
-		if expired(ctx) {
-			break
-		}
-		actx := ctx
-		if d, ok := ctx.Deadline(); ok && i < len(try)-1 {
-			share := time.Until(d) / time.Duration(len(try)-i)
-			share = max(share, minShare)
-			if share < time.Until(d) {
-				var cancel context.CancelFunc
-				actx, cancel = context.WithTimeout(ctx, share)
-				defer cancel()
+	var ups []attempt
+	for i, b := range u.Bindings {
+		link, err := usable(b, n)
+		tried := false
+		if err == nil && expired(ctx) {
+			err = cause(ctx)
+		} else if err == nil {
+			actx, cancel := share(ctx, u.Bindings[i+1:], n)
+			tried = true
+			var c C
+			c, err = do(actx, u.attemptDialer(b), network, address)
+			cancel()
+			if err == nil {
+				return c, nil
 			}
 		}
-		a.tried = true
-		c, err := do(actx, u.attemptDialer(a.b))
-		if err == nil {
-			return c, true
+		if ups == nil {
+			ups = make([]attempt, len(u.Bindings))
+			for j, b := range u.Bindings {
+				ups[j].b = b
+			}
 		}
-		a.err = err
+		ups[i] = attempt{b: b, link: link, tried: tried, err: err}
 	}
-	return zero, false
+	return zero, newUplinksError(network, address, ups)
+}
+
+// share returns the context of a Fallback attempt: when ctx has a
+// deadline, an equal share of the time left among this uplink and the
+// usable ones of rest, minShare at least.
+func share(ctx context.Context, rest []Binding, n need) (context.Context, context.CancelFunc) {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}
+	}
+	k := 1
+	for _, b := range rest {
+		if _, err := usable(b, n); err == nil {
+			k++
+		}
+	}
+	left := time.Until(d)
+	sh := max(left/time.Duration(k), minShare)
+	if sh >= left {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, sh)
 }
 
 // A racer runs the attempts of Race.
 type racer[C net.Conn] struct {
-	ctx    context.Context // cancelled once one connected
-	cancel context.CancelFunc
-	u      *Uplinks
-	try    []*attempt
-	do     func(context.Context, *Dialer) (C, error)
-	delay  time.Duration
-	wg     sync.WaitGroup // the attempts started by timers
+	ctx              context.Context // cancelled once one connected
+	cancel           context.CancelFunc
+	u                *Uplinks
+	network, address string
+	try              []*attempt
+	do               func(context.Context, *Dialer, string, string) (C, error)
+	delay            time.Duration
+	wg               sync.WaitGroup // the attempts started by timers
 
 	mu   sync.Mutex
 	won  bool
@@ -399,8 +443,8 @@ type racer[C net.Conn] struct {
 // raceUplinks dials through try[0] in the calling goroutine and starts each
 // next attempt when the previous one failed or FallbackDelay passed. It
 // returns once every attempt started is over, the losers closed.
-func raceUplinks[C net.Conn](ctx context.Context, u *Uplinks, try []*attempt, do func(context.Context, *Dialer) (C, error)) (C, bool) {
-	r := &racer[C]{u: u, try: try, do: do, delay: u.FallbackDelay}
+func raceUplinks[C net.Conn](ctx context.Context, u *Uplinks, network, address string, try []*attempt, do func(context.Context, *Dialer, string, string) (C, error)) (C, bool) {
+	r := &racer[C]{u: u, network: network, address: address, try: try, do: do, delay: u.FallbackDelay}
 	if r.delay <= 0 {
 		r.delay = defaultFallbackDelay
 	}
@@ -446,7 +490,7 @@ func (r *racer[C]) run(i int) {
 // dial makes one attempt; it reports whether it connected.
 func (r *racer[C]) dial(a *attempt) bool {
 	a.tried = true
-	c, err := r.do(r.ctx, r.u.attemptDialer(a.b))
+	c, err := r.do(r.ctx, r.u.attemptDialer(a.b), r.network, r.address)
 	if err != nil {
 		a.err = err
 		return false
@@ -553,8 +597,9 @@ func (e *UplinksError) Temporary() bool { return false }
 // IndexBinding returns a Binding that binds every socket to the interface
 // with index, as Dialer.Index does, so that a fixed index can sit in
 // Uplinks.Bindings beside Follow and Pin. It needs no Monitor; without
-// one, Uplinks cannot tell whether the link is up, and always tries it
-// (a dial through a link that is down fails fast). Its Link looks the index
+// one, Uplinks cannot tell whether the link is up, and always tries it: a
+// dial through a link set down fails fast, one through a link without
+// carrier waits for its deadline. Its Link looks the index
 // up with LinkByIndex, a system call. An index of 0 or less, or past 32
 // bits, fails every socket (syscall.EINVAL). It is safe for concurrent use.
 func IndexBinding(index int) Binding { return indexBinding(index) }
