@@ -34,10 +34,17 @@ before any query, with exit code 2, and asks for one with --nameserver
 (resolvectl dns lists each link's). HTTP_PROXY, HTTPS_PROXY and NO_PROXY
 are honored: the proxy is then reached through IFACE.
 
+IFACE may list several interfaces, the preferred first (-i eth0,wwan0):
+each connection then goes through the first one that is up, has carrier
+and an address of the server's family, and connects; with --strategy
+race, the next one is tried as well when the first has not connected
+within 300 ms. -v tells which one each connection took.
+
 Examples:
   ifbind get -i eth1 http://192.0.2.2/
   ifbind get -i wwan0 --nameserver 9.9.9.9 -o big.iso https://example.com/big.iso
   ifbind get -i 02:00:5e:10:00:01 -k https://192.0.2.2:8443/health || echo "failed: $?"
+  ifbind get -i eth0,wwan0 --strategy race --timeout 30s https://192.0.2.2/
 
 Exit codes: 0 ok, 1 HTTP status >= 400 (the body is still written), 2 usage
 (a loopback or malformed nameserver included), 3 IFACE names no link or
@@ -50,6 +57,7 @@ type getFlags struct {
 	iface, out, nameserver, cacert string
 	dnsViaIface, insecure, verbose bool
 	timeout                        time.Duration
+	strategy                       string // with several IFACEs: uplinks.go
 }
 
 func cmdGet(args []string, _ io.Reader, stdout, stderr io.Writer) int {
@@ -62,6 +70,7 @@ func cmdGet(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.cacert, "cacert", "", "trust the CA certificates of the PEM `FILE` instead of the system's")
 	fs.BoolVar(&f.insecure, "k", false, "do not verify the server's TLS certificate")
 	fs.DurationVar(&f.timeout, "timeout", 0, "give up after `DURATION` (0: never)")
+	fs.StringVar(&f.strategy, "strategy", "fallback", "with several interfaces in -i (eth0,wwan0): `fallback` to the next when one fails, or race them")
 	fs.BoolVar(&f.verbose, "v", false, "tell on stderr which interface and addresses each connection uses, and the status")
 	pos, code, stop := parseFlags(fs, args)
 	if stop {
@@ -77,11 +86,20 @@ func cmdGet(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if f.nameserver != "" {
 		f.dnsViaIface = true
 	}
-	link, err := lookupIface(f.iface)
-	if err != nil {
-		return fail(stderr, "get", exitInterface, err)
+	var link ifbind.Link
+	var client *http.Client
+	var err error
+	if isList(f.iface) {
+		var stopMonitor func()
+		if client, stopMonitor, code, err = newUplinksClient(&f); err == nil {
+			defer stopMonitor()
+		}
+	} else {
+		if link, err = lookupIface(f.iface); err != nil {
+			return fail(stderr, "get", exitInterface, err)
+		}
+		client, code, err = newClient(link, &f)
 	}
-	client, code, err := newClient(link, &f)
 	if code == exitUsage {
 		return usageError(stderr, "get", err.Error())
 	}
@@ -100,7 +118,7 @@ func cmdGet(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 			GotConn: func(ci httptrace.GotConnInfo) {
 				fmt.Fprintf(stderr, "ifbind get: connected %v -> %v through %v\n",
-					ci.Conn.LocalAddr(), ci.Conn.RemoteAddr(), link)
+					ci.Conn.LocalAddr(), ci.Conn.RemoteAddr(), through(ci.Conn, link))
 			},
 		})
 	}
@@ -204,6 +222,12 @@ func newClient(link ifbind.Link, f *getFlags) (c *http.Client, code int, err err
 		}
 		d.Resolver = r
 	}
+	return transportClient(d, f)
+}
+
+// transportClient returns an HTTP client whose connections d dials, with
+// the TLS settings of f.
+func transportClient(d ifbind.BoundDialer, f *getFlags) (c *http.Client, code int, err error) {
 	t := ifbind.NewTransport(d) // the proxy from the environment, as curl
 	if t.TLSClientConfig == nil {
 		t.TLSClientConfig = &tls.Config{}
