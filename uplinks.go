@@ -346,14 +346,25 @@ func (u *Uplinks) deadline(ctx context.Context) (time.Time, bool) {
 }
 
 // attemptDialer returns the Dialer of an attempt through b: the template,
-// bound to b, with the deadline left to the dial's context.
+// bound to b, with the deadline left to the dial's context. Give it back
+// with putDialer once the attempt's dial returned: nothing keeps it.
 func (u *Uplinks) attemptDialer(b Binding) *Dialer {
-	d := u.Dialer
+	d := attemptDialers.Get().(*Dialer)
+	*d = u.Dialer
 	d.Binding = b
 	d.Timeout = 0
 	d.Deadline = time.Time{}
-	return &d
+	return d
 }
+
+func putDialer(d *Dialer) {
+	*d = Dialer{} // drop the template's references
+	attemptDialers.Put(d)
+}
+
+// attemptDialers saves a dial through Uplinks the allocation of its
+// attempt's Dialer.
+var attemptDialers = sync.Pool{New: func() any { return new(Dialer) }}
 
 // expired reports whether ctx is done or past its deadline. A dial that
 // timed out returns a moment before its context says it is done: the
@@ -385,7 +396,9 @@ func fallback[C net.Conn](ctx context.Context, u *Uplinks, network, address stri
 			actx, cancel := share(ctx, u.Bindings[i+1:], n)
 			tried = true
 			var c C
-			c, err = do(actx, u.attemptDialer(b), network, address)
+			d := u.attemptDialer(b)
+			c, err = do(actx, d, network, address)
+			putDialer(d)
 			cancel()
 			if err == nil {
 				return c, nil
@@ -490,7 +503,9 @@ func (r *racer[C]) run(i int) {
 // dial makes one attempt; it reports whether it connected.
 func (r *racer[C]) dial(a *attempt) bool {
 	a.tried = true
-	c, err := r.do(r.ctx, r.u.attemptDialer(a.b), r.network, r.address)
+	d := r.u.attemptDialer(a.b)
+	c, err := r.do(r.ctx, d, r.network, r.address)
+	putDialer(d)
 	if err != nil {
 		a.err = err
 		return false
