@@ -356,8 +356,8 @@ func TestUplinksNotUsable(t *testing.T) {
 	u := &Uplinks{Bindings: []Binding{f.m.Follow("nosuch0"), pinB, IndexBinding(0), nil, f.m.Follow(tp.A.LinkName)}}
 	for _, st := range []Strategy{Fallback, Race} {
 		u.Strategy = st
-		// tp.A has no IPv6 address but its link-local ones? It has one:
-		// ask for a family it lacks through a v6-only network instead.
+		// The last uplink is usable and tried: it has no route to that
+		// prefix, a failure as fast as an unusable uplink's.
 		c, err := u.DialContext(context.Background(), "tcp6", "[2001:db8:77::2]:7007")
 		if err == nil {
 			c.Close()
@@ -373,10 +373,12 @@ func TestUplinksNotUsable(t *testing.T) {
 				t.Errorf("%s: uplink %d: tried %v, %v; want not tried, %v", st, i, a.Tried, a.Err, want[i])
 			}
 		}
+		if a := ue.Uplinks[4]; !a.Tried || !errors.Is(a.Err, syscall.ENETUNREACH) || a.Link.Index != tp.A.Index {
+			t.Errorf("%s: last uplink: %+v; want tried through %s, network unreachable", st, a, tp.A.LinkName)
+		}
 		if !strings.Contains(err.Error(), "[2] pin "+tp.B.LinkName) || !strings.Contains(err.Error(), "not tried: interface "+strconv.Itoa(tp.B.Index)+" ("+tp.B.LinkName+"): no carrier") {
 			t.Errorf("%s: %q does not say why %s was not tried", st, err, tp.B.LinkName)
 		}
-		t.Logf("%s: %v", st, err)
 	}
 	if c := f.counts(); c != [2]int64{0, 0} {
 		t.Errorf("SYNs received by peers a, b: %v, want none", c)
