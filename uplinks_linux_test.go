@@ -178,26 +178,49 @@ func (f *upFix) askVia(t *testing.T, u *Uplinks) string {
 }
 
 // expect dials through u with each strategy and checks that side answered,
-// and that exactly the SYNs of those dials reached side's peer and none the
-// other's.
-func (f *upFix) expect(t *testing.T, stage string, u *Uplinks, side string) {
+// that exactly the SYNs of those dials reached side's peer and none the
+// other's, and that the dial made sockets bound to sockets, in order (by
+// default only side's: an unusable uplink gets no socket, and Race does not
+// wait on it).
+func (f *upFix) expect(t *testing.T, stage string, u *Uplinks, side string, sockets ...int) {
 	t.Helper()
+	want := [2]int64{1, 0}
+	if side == "b" {
+		want = [2]int64{0, 1}
+	}
+	if sockets == nil {
+		sockets = []int{f.tp.A.Index}
+		if side == "b" {
+			sockets = []int{f.tp.B.Index}
+		}
+	}
 	for _, st := range []Strategy{Fallback, Race} {
 		u.Strategy = st
+		var mu sync.Mutex
+		var bound []int
+		u.ControlContext = func(_ context.Context, _, _ string, c syscall.RawConn) error {
+			idx, err := readBound(c)
+			mu.Lock()
+			bound = append(bound, idx)
+			mu.Unlock()
+			return err
+		}
 		before := f.counts()
 		if got := f.askVia(t, u); got != side {
 			t.Errorf("%s, %s: peer %s answered, want %s", stage, st, got, side)
 		}
+		u.ControlContext = nil
 		d := f.counts()
 		d[0] -= before[0]
 		d[1] -= before[1]
-		want := [2]int64{1, 0}
-		if side == "b" {
-			want = [2]int64{0, 1}
-		}
 		if d != want {
 			t.Errorf("%s, %s: SYNs received by peers a, b: %v, want %v", stage, st, d, want)
 		}
+		mu.Lock()
+		if fmt.Sprint(bound) != fmt.Sprint(sockets) {
+			t.Errorf("%s, %s: sockets bound to %v, want %v", stage, st, bound, sockets)
+		}
+		mu.Unlock()
 	}
 }
 
@@ -232,7 +255,7 @@ func TestUplinksFailover(t *testing.T) {
 	f.expect(t, "primary down", u, "b")
 	// Without a monitor, a link that is down is tried, and fails fast
 	// (no route through it): Fallback moves on at once.
-	f.expect(t, "index bindings, primary down", ib, "b")
+	f.expect(t, "index bindings, primary down", ib, "b", tp.A.Index, tp.B.Index)
 	setClient(t, tp.A, true)
 	f.waitUsable(t, tp.A, true)
 	f.expect(t, "primary up again", u, "a")
