@@ -25,6 +25,8 @@ const (
 	// Race dials through the first usable uplink, and when no connection
 	// is made within FallbackDelay, through the next one as well, and so
 	// on; the first connection made wins and the others are abandoned.
+	// UDP and IP dials, whose connect completes at once, are made as by
+	// Fallback.
 	Race
 )
 
