@@ -18,7 +18,8 @@ import (
 // netlink when UplinkOf is called, in the calling thread's network
 // namespace: they are what the link has then. When that lookup fails (the
 // link was deleted since), the Link has only the Index. UplinkOf is safe
-// for concurrent use. Outside Linux it reports false.
+// for concurrent use. It needs Linux 5.0 (reading SO_BINDTOIFINDEX back);
+// before, and outside Linux, it reports false.
 func UplinkOf(c net.Conn) (Link, bool) {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
