@@ -54,8 +54,9 @@ const defaultFallbackDelay = 300 * time.Millisecond
 // source (for IPv6 one that is not link-local, unless the destination is).
 // Monitor bindings (Follow, Pin) read this from the monitor's table,
 // without a system call; an IndexBinding has no table and is always
-// usable, its dial failing fast when it is not. Unusable uplinks are not
-// tried, by either strategy; when none is usable the dial fails.
+// tried (see IndexBinding). Unusable uplinks are not tried, by either
+// strategy; when none is usable the dial fails, and nothing is sent. Each
+// dial reads usability anew, so a primary that comes back is used again.
 //
 // The zero value has no uplinks and every dial fails. Uplinks is safe for
 // concurrent use, as long as its fields are not changed while dials run.
