@@ -16,7 +16,9 @@ import (
 // one network namespace, fed by one netlink subscription to link events,
 // so that looking a link up by name or index makes no system call and takes
 // the same few tens of nanoseconds whether there are ten links or ten
-// thousand. It is what Follow and Pin bindings resolve through.
+// thousand. It is what Follow and Pin bindings resolve through. The same
+// subscription keeps the links' IPv4 and IPv6 addresses, from which Uplinks
+// tells which uplinks are usable.
 //
 // Start one with NewMonitor; it runs until its context is done or Close is
 // called, after which every lookup, wait and binding through it fails with
@@ -158,6 +160,7 @@ func (t linkTable) dropNames(e *linkEntry) {
 // A snapshot is a Monitor's table at one moment. It is immutable.
 type snapshot struct {
 	linkTable
+	addrs   addrTable     // the links' addresses (addr.go)
 	err     error         // non-nil once the monitor has stopped
 	changed chan struct{} // closed when a newer snapshot replaces this one
 }

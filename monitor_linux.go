@@ -58,12 +58,16 @@ func newMonitor(ctx context.Context, cfg monitorConfig) (*Monitor, error) {
 	// Subscribed first, listed second: every change after the listing is
 	// in the socket, and replaying those that predate it converges.
 	t, err := m.dump(h, linkTable{})
+	var a addrTable
+	if err == nil {
+		a, err = dumpAddrs(h)
+	}
 	if err != nil {
 		f.Close()
 		h.Close()
 		return nil, fmt.Errorf("ifbind: starting link monitor: %w", err)
 	}
-	m.publish(&snapshot{linkTable: t})
+	m.publish(&snapshot{linkTable: t, addrs: a})
 	go m.run(f, rc, h, cfg)
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { m.stop(context.Cause(ctx)) })
@@ -89,7 +93,7 @@ func openMonitorSockets(cfg monitorConfig) (*os.File, *netlink.Handle, error) {
 			return nil, nil, os.NewSyscallError("setsockopt", err)
 		}
 	}
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: unix.RTMGRP_LINK}); err != nil {
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: unix.RTMGRP_LINK | addrGroups}); err != nil {
 		unix.Close(fd)
 		return nil, nil, os.NewSyscallError("bind", err)
 	}
@@ -139,8 +143,10 @@ func (m *Monitor) read(rc syscall.RawConn, h *netlink.Handle, cfg monitorConfig)
 	}
 	buf := make([]byte, 64<<10)
 	for {
-		cur := m.load().linkTable
+		s := m.load()
+		cur := s.linkTable
 		var next linkTable // a copy of cur, made at the first change
+		ae := addrEdit{cur: s.addrs}
 		var rerr error
 		err := rc.Read(func(fd uintptr) bool {
 			for n := 0; n < maxBatch; n++ {
@@ -163,7 +169,7 @@ func (m *Monitor) read(rc syscall.RawConn, h *netlink.Handle, cfg monitorConfig)
 				if next.byIndex == nil {
 					next = cur.clone()
 				}
-				if !m.apply(next, buf[:nr]) {
+				if !m.apply(next, &ae, buf[:nr]) {
 					rerr = errUnreadable
 					return true
 				}
@@ -174,7 +180,7 @@ func (m *Monitor) read(rc syscall.RawConn, h *netlink.Handle, cfg monitorConfig)
 			return err
 		}
 		if next.byIndex != nil {
-			m.publish(&snapshot{linkTable: next})
+			m.publish(&snapshot{linkTable: next, addrs: ae.table()})
 		}
 		switch {
 		case rerr == nil:
@@ -223,7 +229,11 @@ func (m *Monitor) resync(rc syscall.RawConn, h *netlink.Handle) error {
 	if err != nil {
 		return err
 	}
-	m.publish(&snapshot{linkTable: t})
+	a, err := dumpAddrs(h)
+	if err != nil {
+		return err
+	}
+	m.publish(&snapshot{linkTable: t, addrs: a})
 	return nil
 }
 
@@ -255,15 +265,22 @@ func (m *Monitor) dump(h *netlink.Handle, prev linkTable) (linkTable, error) {
 	return t, nil
 }
 
-// apply applies the link messages of one datagram to t. It reports false
-// when it could not read one, and the table may have missed a change.
-func (m *Monitor) apply(t linkTable, b []byte) bool {
+// apply applies the link messages of one datagram to t, and its address
+// messages through a. It reports false when it could not read one, and the
+// table may have missed a change.
+func (m *Monitor) apply(t linkTable, a *addrEdit, b []byte) bool {
 	msgs, err := syscall.ParseNetlinkMessage(b)
 	if err != nil {
 		return false
 	}
 	for i := range msgs {
 		msg := &msgs[i]
+		if handled, ok := a.apply(msg); handled { // addresses: addr_linux.go
+			if !ok {
+				return false
+			}
+			continue
+		}
 		if msg.Header.Type != unix.RTM_NEWLINK && msg.Header.Type != unix.RTM_DELLINK {
 			continue
 		}
@@ -277,7 +294,9 @@ func (m *Monitor) apply(t linkTable, b []byte) bool {
 		}
 		m.events.Add(1)
 		if msg.Header.Type == unix.RTM_DELLINK {
-			t.del(int(int32(binary.NativeEndian.Uint32(msg.Data[4:8]))))
+			index := int(int32(binary.NativeEndian.Uint32(msg.Data[4:8])))
+			t.del(index)
+			a.dropLink(index)
 			continue
 		}
 		hdr := unix.NlMsghdr(msg.Header)

@@ -1,17 +1,36 @@
 package ifbind
 
 import (
+	"context"
 	"crypto/tls"
+	"net"
 	"net/http"
+	"slices"
 	"time"
 )
 
+// A BoundDialer is a dialer whose every connection ifbind binds to an
+// interface before it connects: a *Dialer or an *Uplinks. NewTransport
+// takes one. Its unexported method keeps out every other dialer, so that a
+// transport never dials unbound.
+type BoundDialer interface {
+	DialContext(ctx context.Context, network, address string) (net.Conn, error)
+
+	// transportDial returns the dial function of a transport: a copy of
+	// the dialer, with the timeouts of http.DefaultTransport where unset.
+	transportDial() func(ctx context.Context, network, address string) (net.Conn, error)
+}
+
 // NewTransport returns an *http.Transport whose every connection is dialed
-// by d, and so bound to d.Index: plain HTTP, TLS (HTTPS and HTTP/2, the TLS
-// handshake running over the bound connection), and the connections to a
-// proxy. Give each interface its own:
+// by d, a *Dialer or an *Uplinks, and so bound: plain HTTP, TLS (HTTPS and
+// HTTP/2, the TLS handshake running over the bound connection), and the
+// connections to a proxy. Give each interface its own:
 //
 //	client := &http.Client{Transport: ifbind.NewTransport(d)}
+//
+// With an *Uplinks, each new connection goes through the uplink its
+// Strategy picks then: one client fails over between uplinks, while the
+// connections it keeps idle stay on the uplink they were made through.
 //
 // The transport is new, with the settings of http.DefaultTransport: the
 // proxy from the environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY; a proxy on
@@ -31,29 +50,52 @@ import (
 // Dials to a host name resolve it with d.Resolver, which is not bound to the
 // interface unless it was made by NewResolver (see there why), and race the
 // IPv6 and IPv4 addresses of the name (Happy Eyeballs, RFC 6555) as
-// net.Dialer does, every attempt bound to d.Index. The context of a request
-// bounds its dial, name resolution included.
+// net.Dialer does, every attempt bound. The context of a request bounds its
+// dial, name resolution included.
 //
-// The transport copies d: later changes to d do not affect it. A nil d, or
-// one whose Index is 0, makes a transport whose every request fails with an
-// error saying there is no interface to bind to: never one that leaves by
-// the default route. The transport is safe for concurrent use, as every
+// The transport copies d: later changes to d do not affect it. A nil d, a
+// nil *Dialer, or one whose Index is 0, makes a transport whose every
+// request fails with an error saying there is no interface to bind to:
+// never one that leaves by the default route. The transport is safe for concurrent use, as every
 // http.Transport; reuse it rather than make one per request, so that its
 // connections are reused.
-func NewTransport(d *Dialer) *http.Transport {
+func NewTransport(d BoundDialer) *http.Transport {
+	if d == nil {
+		d = (*Dialer)(nil)
+	}
+	t := defaultTransport()
+	t.DialContext = d.transportDial()
+	return t
+}
+
+// transportDefaults sets the timeouts of http.DefaultTransport in d where
+// unset.
+func transportDefaults(d *Dialer) {
+	if d.Timeout == 0 {
+		d.Timeout = 30 * time.Second
+	}
+	if d.KeepAlive == 0 {
+		d.KeepAlive = 30 * time.Second
+	}
+}
+
+func (d *Dialer) transportDial() func(ctx context.Context, network, address string) (net.Conn, error) {
 	dc := Dialer{}
 	if d != nil {
 		dc = *d
 	}
-	if dc.Timeout == 0 {
-		dc.Timeout = 30 * time.Second
+	transportDefaults(&dc)
+	return dc.DialContext
+}
+
+func (u *Uplinks) transportDial() func(ctx context.Context, network, address string) (net.Conn, error) {
+	uc := Uplinks{}
+	if u != nil {
+		uc = *u
+		uc.Bindings = slices.Clone(u.Bindings)
 	}
-	if dc.KeepAlive == 0 {
-		dc.KeepAlive = 30 * time.Second
-	}
-	t := defaultTransport()
-	t.DialContext = dc.DialContext
-	return t
+	transportDefaults(&uc.Dialer)
+	return uc.DialContext
 }
 
 // defaultTransport returns a new transport with the settings of

@@ -370,7 +370,7 @@ func TestNewTransportHappyEyeballs(t *testing.T) {
 }
 
 // blackhole makes ns drop what it sends to addr.
-func blackhole(t *testing.T, ns *testnet.NS, addr netip.Addr) {
+func blackhole(t testing.TB, ns *testnet.NS, addr netip.Addr) {
 	t.Helper()
 	route := &netlink.Route{
 		Dst:  &net.IPNet{IP: addr.AsSlice(), Mask: net.CIDRMask(addr.BitLen(), addr.BitLen())},
@@ -477,7 +477,7 @@ func TestNewTransportProxy(t *testing.T) {
 func TestNewTransportNoInterface(t *testing.T) {
 	tp := testnet.New(t)
 	w := serveWeb(t, tp)
-	for _, d := range []*Dialer{nil, {}} {
+	for _, d := range []BoundDialer{nil, (*Dialer)(nil), &Dialer{}} {
 		c := &http.Client{Transport: NewTransport(d)}
 		_, _, err := get(context.Background(), c, "http://"+net.JoinHostPort(testnet.PeerV4.String(), httpPort)+"/")
 		if !errors.Is(err, syscall.EINVAL) || !strings.Contains(fmt.Sprint(err), "no interface to bind to") {
@@ -486,6 +486,13 @@ func TestNewTransportNoInterface(t *testing.T) {
 		var oe *net.OpError
 		if !errors.As(err, &oe) || oe.Op != "dial" {
 			t.Errorf("NewTransport(%v): got %v, want a *net.OpError of a dial", d, err)
+		}
+	}
+	for _, u := range []*Uplinks{nil, {}} {
+		c := &http.Client{Transport: NewTransport(u)}
+		_, _, err := get(context.Background(), c, "http://"+net.JoinHostPort(testnet.PeerV4.String(), httpPort)+"/")
+		if !errors.Is(err, errNoUplinks) {
+			t.Errorf("NewTransport(%v): got error %v, want %v", u, err, errNoUplinks)
 		}
 	}
 	for _, s := range tp.Sides() {

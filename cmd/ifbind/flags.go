@@ -199,7 +199,8 @@ func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 // register and turns them into a link with lookup: a new way to choose
 // (a namespace, a list of interfaces) is a field here.
 type ifaceFlags struct {
-	spec string // -i
+	spec  string // -i
+	lists bool   // -i may list several interfaces (get, through ifbind.Uplinks)
 }
 
 // register defines the flags on fs; verb says what the interface is for.
@@ -214,9 +215,18 @@ func (f *ifaceFlags) lookup() (link ifbind.Link, code int, err error) {
 	if f.spec == "" {
 		return link, exitUsage, errors.New("-i IFACE is required")
 	}
-	link, err = lookupIface(f.spec)
-	if err != nil {
-		return link, exitInterface, err
+	if !f.lists && strings.Contains(f.spec, ",") {
+		return link, exitUsage, fmt.Errorf("-i %s: this command takes one IFACE", f.spec)
+	}
+	// A list (-i eth0,wwan0) names its first link; each must exist.
+	for i, spec := range strings.Split(f.spec, ",") {
+		l, err := lookupIface(spec)
+		if err != nil {
+			return link, exitInterface, err
+		}
+		if i == 0 {
+			link = l
+		}
 	}
 	return link, exitOK, nil
 }

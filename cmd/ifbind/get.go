@@ -50,6 +50,12 @@ Limits, each settable:
 Fixed: response headers of at most 1 MiB (Go's default); DNS tries and
 timeouts come from /etc/resolv.conf, within --connect-timeout.
 
+IFACE may list several interfaces, the preferred first (-i eth0,wwan0):
+each connection then goes through the first one that is up, has carrier
+and an address of the server's family, and connects; with --strategy
+race, the next one is tried as well when the first has not connected
+within 300 ms. -v tells which one each connection took.
+
 With -o FILE, the body goes to a hidden file beside FILE (.FILE.PID.part),
 renamed to FILE once complete: FILE is never left half written. On an
 error, a timeout or an interrupt, the partial file is removed and FILE,
@@ -63,6 +69,7 @@ Examples:
   ifbind get -i wwan0 --nameserver 9.9.9.9 -o big.iso https://example.com/big.iso
   ifbind get -i eth1 -fsS -H 'Accept: application/json' -d @body.json https://192.0.2.2/api
   ifbind get -i 02:00:5e:10:00:01 -I https://192.0.2.2:8443/health || echo "failed: $?"
+  ifbind get -i eth0,wwan0 --strategy race --max-time 30 https://192.0.2.2/
 
 Exit codes: 0 ok, 1 HTTP status >= 400 (the body is still written, unless
 -f), 2 usage (a malformed URL, port or header, a loopback or malformed
@@ -82,11 +89,13 @@ type getFlags struct {
 	failHTTP, location             bool
 	connectTimeout, maxTime        time.Duration
 	maxRedirs                      int
+	strategy                       string // with several IFACEs: uplinks.go
 }
 
 func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var f getFlags
 	fs := newFlags("get", getUsage, stdout, stderr)
+	f.iface.lists = true
 	f.iface.register(fs, "fetch through")
 	fs.StringVar(&f.out, "o", "", "write the body to `FILE` instead of stdout (- for stdout, binary or not)")
 	fs.aka("o", "output")
@@ -116,6 +125,7 @@ func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.cacert, "cacert", "", "trust the CA certificates of the PEM `FILE` instead of the system's")
 	fs.BoolVar(&f.insecure, "k", false, "do not verify the server's TLS certificate")
 	fs.aka("k", "insecure")
+	fs.StringVar(&f.strategy, "strategy", "fallback", "with several interfaces in -i (eth0,wwan0): `fallback` to the next when one fails, or race them")
 	fs.BoolVar(&f.verbose, "v", false, "tell on stderr which interface and addresses each connection uses, and the status")
 	fs.aka("v", "verbose")
 	pos, code, stop := fs.parse(args)
@@ -152,13 +162,14 @@ func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if f.nameserver != "" {
 		f.dnsViaIface = true
 	}
-	client, code, err := newClient(link, &f)
+	client, stopClient, code, err := newClient(link, &f)
 	if code == exitUsage {
 		return usageError(stderr, "get", message(err))
 	}
 	if err != nil {
 		return f.fail(stderr, code, err)
 	}
+	defer stopClient()
 
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
@@ -171,7 +182,7 @@ func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 			GotConn: func(ci httptrace.GotConnInfo) {
 				fmt.Fprintf(stderr, "ifbind get: connected %v -> %v through %v\n",
-					ci.Conn.LocalAddr(), ci.Conn.RemoteAddr(), link)
+					ci.Conn.LocalAddr(), ci.Conn.RemoteAddr(), through(ci.Conn, link))
 			},
 		})
 	}
@@ -505,10 +516,36 @@ func (m markedWriter) Write(p []byte) (int, error) {
 // fails, code is exitUsage for a nameserver that cannot be used (a loopback
 // one, such as the 127.0.0.53 of systemd-resolved, which no packet sent
 // through link reaches), or exitLocal for a file that cannot be read.
-func newClient(link ifbind.Link, f *getFlags) (c *http.Client, code int, err error) {
-	d := f.iface.dialer(link)
+func newClient(link ifbind.Link, f *getFlags) (c *http.Client, stop func(), code int, err error) {
+	stop = func() {}
+	var d *ifbind.Dialer      // the settings of every dial
+	var bd ifbind.BoundDialer // what dials: d itself, or the uplinks d is the template of
+	if isList(f.iface.spec) {
+		var u *ifbind.Uplinks
+		if u, stop, code, err = newUplinks(f); err != nil {
+			return nil, nil, code, err
+		}
+		d, bd = &u.Dialer, u
+	} else {
+		d = f.iface.dialer(link)
+		bd = d
+	}
+	c, code, err = newClientOf(link, d, bd, f)
+	if err != nil {
+		stop()
+		return nil, nil, code, err
+	}
+	return c, stop, exitOK, nil
+}
+
+// newClientOf returns an HTTP client whose connections bd dials, with d's
+// settings (bd is d, or the *ifbind.Uplinks whose template d is).
+func newClientOf(link ifbind.Link, d *ifbind.Dialer, bd ifbind.BoundDialer, f *getFlags) (c *http.Client, code int, err error) {
 	d.Timeout = f.connectTimeout
 	if f.dnsViaIface {
+		if bd != ifbind.BoundDialer(d) {
+			return nil, exitUsage, errors.New("--dns-via-iface and --nameserver take one IFACE")
+		}
 		var servers []string
 		if f.nameserver != "" {
 			servers = append(servers, f.nameserver)
@@ -524,10 +561,10 @@ func newClient(link ifbind.Link, f *getFlags) (c *http.Client, code int, err err
 		}
 		d.Resolver = r
 	}
-	t := ifbind.NewTransport(d) // the proxy from the environment, as curl
+	t := ifbind.NewTransport(bd) // the proxy from the environment, as curl
 	if f.connectTimeout == 0 {
 		d.KeepAlive = 30 * time.Second
-		t.DialContext = d.DialContext // NewTransport would give it 30 s
+		t.DialContext = bd.DialContext // NewTransport would give it 30 s
 	}
 	t.TLSHandshakeTimeout = f.connectTimeout
 	if t.TLSClientConfig == nil {

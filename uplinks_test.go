@@ -1,0 +1,65 @@
+package ifbind
+
+import (
+	"errors"
+	"strconv"
+	"syscall"
+	"testing"
+)
+
+// TestNeedOf checks which family of source address a dial needs, from its
+// network and address.
+func TestNeedOf(t *testing.T) {
+	for _, tc := range []struct {
+		network, address string
+		want             need
+	}{
+		{"tcp", "192.0.2.2:80", need{v4: true}},
+		{"tcp", "[::ffff:192.0.2.2]:80", need{v4: true}},
+		{"tcp", "[2001:db8::2]:80", need{v6: true}},
+		{"tcp", "[fe80::2%eth0]:80", need{v6: true, linkLocal: true}},
+		{"tcp", "example.com:80", need{v4: true, v6: true}},
+		{"tcp4", "example.com:80", need{v4: true}},
+		{"udp6", "example.com:53", need{v6: true}},
+		{"ip4:icmp", "192.0.2.2", need{v4: true}},
+		{"ip6:ipv6-icmp", "example.com", need{v6: true}},
+		{"tcp", "not an address", need{v4: true, v6: true}},
+	} {
+		if got := needOf(tc.network, tc.address); got != tc.want {
+			t.Errorf("needOf(%q, %q) = %+v, want %+v", tc.network, tc.address, got, tc.want)
+		}
+	}
+}
+
+// TestIndexBinding checks what an IndexBinding decides without a Monitor.
+func TestIndexBinding(t *testing.T) {
+	if got := IndexBinding(7).String(); got != "index 7" {
+		t.Errorf("String() = %q, want %q", got, "index 7")
+	}
+	tg, err := IndexBinding(7).target(sockInfo{network: "tcp4"})
+	if err != nil || tg.index != 7 || tg.check {
+		t.Errorf("target of a dial = %+v, %v; want index 7, unchecked", tg, err)
+	}
+	if tg, _ := IndexBinding(7).target(sockInfo{network: "udp4", listen: true}); !tg.check {
+		t.Errorf("target of a listen = %+v; want checked, as Index is", tg)
+	}
+	bad := []int{0, -1}
+	if strconv.IntSize == 64 {
+		wide := int64(1)<<32 + 1
+		bad = append(bad, int(wide))
+	}
+	for _, index := range bad {
+		if _, err := IndexBinding(index).target(sockInfo{network: "tcp"}); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("IndexBinding(%d): got %v, want EINVAL", index, err)
+		}
+		if _, err := usable(IndexBinding(index), need{v4: true}); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("usable(IndexBinding(%d)): got %v, want EINVAL", index, err)
+		}
+	}
+	if l, err := usable(IndexBinding(7), need{v4: true}); err != nil || l.Index != 7 {
+		t.Errorf("usable(IndexBinding(7)) = %v, %v; want index 7, usable (no table to say otherwise)", l, err)
+	}
+	if got := Race.String() + " " + Fallback.String() + " " + Strategy(9).String(); got != "race fallback Strategy(9)" {
+		t.Errorf("strategies print as %q", got)
+	}
+}
