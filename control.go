@@ -81,6 +81,19 @@ type binder struct {
 	// bound, when not nil, receives the index of each socket bound, so that
 	// a dial error or a multicast pin can name what was bound.
 	bound *int64
+
+	// ns, when not nil, is the network namespace the socket is made in: the
+	// call runs there (runIn), and control first takes its thread back.
+	ns *nsEntry
+}
+
+// enter sets the namespace of bd's sockets: netns, or that of bd's Binding.
+func (bd *binder) enter(netns string) error {
+	r, err := netnsOf(netns, bd.b)
+	if r != nil {
+		bd.ns = &nsEntry{ref: r}
+	}
+	return err
 }
 
 // newBinder returns the binder of a Dialer (listen false) or ListenConfig
@@ -120,6 +133,11 @@ func (bd *binder) decide(si sockInfo) (target, error) {
 // control binds c, then runs the caller's hook. Unix domain sockets reach no
 // interface and are left to the caller's hook.
 func (bd binder) control(ctx context.Context, si sockInfo, c syscall.RawConn) error {
+	if bd.ns != nil {
+		if err := bd.ns.leave(); err != nil {
+			return err
+		}
+	}
 	if !isUnixNetwork(si.network) {
 		if bd.err != nil {
 			return bd.err

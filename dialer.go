@@ -39,6 +39,17 @@ type Dialer struct {
 	// link by that name, a pinned link gone, a closed monitor) fails the
 	// socket before it connects.
 	Binding Binding
+
+	// Netns, when not "", is the network namespace every socket is made
+	// in: a name under /run/netns ("blue"), or a path such as
+	// /proc/PID/ns/net or /proc/self/fd/N. Index and Binding are then read
+	// in that namespace, and a Binding must come from NewMonitorAt of the
+	// same namespace. "" means the caller's namespace, or the one of a
+	// Binding from NewMonitorAt. Names are resolved as without Netns, by
+	// d.Resolver in the caller's namespace, unless d.Resolver is one from
+	// NewResolver(d). See NewMonitorAt for what it needs and how it fails:
+	// making a socket there needs CAP_SYS_ADMIN over the namespace (Linux).
+	Netns string
 }
 
 // NetDialer returns a copy of the embedded net.Dialer whose ControlContext
@@ -51,8 +62,14 @@ type Dialer struct {
 // Errors from a dial through the copy are those of net.Dialer: when the
 // interface has gone, they say "no such device" (IPv4) or "network is
 // unreachable" (IPv6), where d's own methods say which interface is missing.
+//
+// With Netns set, or a Binding from NewMonitorAt, every dial through the copy
+// fails: a net.Dialer makes its sockets in the caller's namespace.
 func (d *Dialer) NetDialer() *net.Dialer {
 	bd, _ := newBinder(d.Index, d.Binding, false, d.Control, d.ControlContext)
+	if d.inNetns() {
+		bd.err = &netnsError{netns: d.Netns, err: errNetnsNetDialer}
+	}
 	nd := d.Dialer
 	nd.Control = nil
 	nd.ControlContext = bd.dialHook()
@@ -70,6 +87,9 @@ func (d *Dialer) prepare(network string) (net.Dialer, binder, error) {
 	if bd.b != nil {
 		bd.bound = new(int64) // each socket's index, for dialError
 	}
+	if err := bd.enter(d.Netns); err != nil {
+		return net.Dialer{}, bd, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
 	nd := d.Dialer
 	nd.Control = nil
 	nd.ControlContext = bd.dialHook()
@@ -84,13 +104,16 @@ func dial[C any](d *Dialer, network string, do func(nd *net.Dialer) (C, error)) 
 		var zero C
 		return zero, err
 	}
-	c, err := do(&nd)
+	c, err := runIn(bd.ns, func() (C, error) { return do(&nd) })
 	if err != nil {
 		index := bd.fixed()
 		if bd.bound != nil {
 			if index = int(atomic.LoadInt64(bd.bound)); index == 0 {
 				return c, err // failed before any socket was bound
 			}
+		}
+		if bd.ns != nil {
+			return c, netnsDialError(bd.ns.ref, err, index)
 		}
 		return c, dialError(err, index)
 	}
@@ -114,6 +137,9 @@ func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	if isUnixNetwork(network) {
 		return d.Dialer.DialContext(ctx, network, address)
+	}
+	if d.inNetns() {
+		return d.dialNetns(ctx, network, address)
 	}
 	return dial(d, network, func(nd *net.Dialer) (net.Conn, error) {
 		return nd.DialContext(ctx, network, address)

@@ -32,15 +32,25 @@ type ListenConfig struct {
 	// every listen. See Dialer.Binding. The monitor's table, not a system
 	// call, vouches that the link exists.
 	Binding Binding
+
+	// Netns, when not "", is the network namespace every socket is made
+	// in: a name under /run/netns, or a path such as /proc/PID/ns/net. See
+	// Dialer.Netns. Listeners accept, and packet conns receive, there.
+	Netns string
 }
 
 // NetListenConfig returns a copy of the embedded net.ListenConfig whose
 // Control binds every socket to lc.Index, or to the link lc.Binding
 // chooses, before running lc's own Control, for APIs that take a
 // *net.ListenConfig. Later changes to lc do not affect the copy. An lc that
-// cannot bind gives a copy whose every listen fails.
+// cannot bind gives a copy whose every listen fails, and so does one with
+// Netns set or a Binding from NewMonitorAt: net would listen in the
+// caller's namespace.
 func (lc *ListenConfig) NetListenConfig() *net.ListenConfig {
 	bd, _ := newBinder(lc.Index, lc.Binding, true, lc.Control, nil)
+	if r, err := netnsOf(lc.Netns, lc.Binding); r != nil || err != nil {
+		bd.err = &netnsError{netns: lc.Netns, err: errNetnsNetDialer}
+	}
 	nlc := lc.ListenConfig
 	nlc.Control = bd.listenHook()
 	return &nlc
@@ -52,11 +62,11 @@ func (lc *ListenConfig) NetListenConfig() *net.ListenConfig {
 // interface. ctx is used while the listener is made; it does not affect the
 // listener once made. Unix networks are listened on without binding.
 func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (net.Listener, error) {
-	nlc, _, err := lc.prepare(network, false)
+	nlc, bd, err := lc.prepare(network, false)
 	if err != nil {
 		return nil, err
 	}
-	return nlc.Listen(ctx, network, address)
+	return runIn(bd.ns, func() (net.Listener, error) { return nlc.Listen(ctx, network, address) })
 }
 
 // ListenPacket announces on the local network address, as net.ListenConfig's
@@ -65,11 +75,11 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 // it. ctx is used while the conn is made; it does not affect the conn once
 // made. Unix networks are listened on without binding.
 func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
-	nlc, _, err := lc.prepare(network, false)
+	nlc, bd, err := lc.prepare(network, false)
 	if err != nil {
 		return nil, err
 	}
-	return nlc.ListenPacket(ctx, network, address)
+	return runIn(bd.ns, func() (net.PacketConn, error) { return nlc.ListenPacket(ctx, network, address) })
 }
 
 // prepare returns a copy of lc.ListenConfig that binds its sockets, and the
@@ -86,6 +96,9 @@ func (lc *ListenConfig) prepare(network string, track bool) (net.ListenConfig, b
 	}
 	if track {
 		bd.bound = new(int64)
+	}
+	if err := bd.enter(lc.Netns); err != nil {
+		return nlc, bd, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
 	nlc.Control = bd.listenHook()
 	return nlc, bd, nil

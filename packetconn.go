@@ -48,7 +48,7 @@ func (lc *ListenConfig) ListenUDP(ctx context.Context, network string, laddr net
 	if laddr.Addr().IsValid() {
 		address = laddr.String()
 	}
-	pc, err := nlc.ListenPacket(ctx, network, address)
+	pc, err := runIn(bd.ns, func() (net.PacketConn, error) { return nlc.ListenPacket(ctx, network, address) })
 	if err != nil {
 		return nil, err
 	}
@@ -280,13 +280,13 @@ func (lc *ListenConfig) ListenICMP(ctx context.Context, network string, laddr ne
 	}
 	switch network {
 	case "ip4:icmp", "ip4:1", "ip6:ipv6-icmp", "ip6:58":
-		nlc, _, err := lc.prepare(network, false)
+		nlc, bd, err := lc.prepare(network, false)
 		if err != nil {
 			return nil, err
 		}
-		return nlc.ListenPacket(ctx, network, address)
+		return runIn(bd.ns, func() (net.PacketConn, error) { return nlc.ListenPacket(ctx, network, address) })
 	case "udp4", "udp6":
-		nlc, _, err := lc.prepare(network, false)
+		nlc, bd, err := lc.prepare(network, false)
 		if err != nil {
 			return nil, err
 		}
@@ -296,7 +296,7 @@ func (lc *ListenConfig) ListenICMP(ctx context.Context, network string, laddr ne
 		if laddr.IsValid() && (laddr.Is4() || laddr.Is4In6()) != (network == "udp4") {
 			return nil, &net.OpError{Op: "listen", Net: network, Err: &net.AddrError{Err: "address of the wrong family", Addr: address}}
 		}
-		c, err := listenPing(network, laddr.Unmap(), nlc.Control)
+		c, err := runIn(bd.ns, func() (net.PacketConn, error) { return listenPing(network, laddr.Unmap(), nlc.Control) })
 		if err != nil {
 			return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 		}
