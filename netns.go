@@ -134,7 +134,7 @@ func (e goneError) Unwrap() error        { return e.err }
 // makes the call enters the namespace, and the binder's hook takes it back
 // out as soon as the socket exists. It is used by that one goroutine.
 type nsEntry struct {
-	ref   *nsRef
+	ref  *nsRef
 	in   bool // the thread is in ref's namespace, and locked
 	tid  int  // the thread that entered
 	home int  // a descriptor of the namespace to put it back in
