@@ -47,8 +47,12 @@ type Dialer struct {
 	// same namespace. "" means the caller's namespace, or the one of a
 	// Binding from NewMonitorAt. Names are resolved as without Netns, by
 	// d.Resolver in the caller's namespace, unless d.Resolver is one from
-	// NewResolver(d). See NewMonitorAt for what it needs and how it fails:
-	// making a socket there needs CAP_SYS_ADMIN over the namespace (Linux).
+	// NewResolver(d). Each socket opens Netns anew, so a namespace deleted
+	// or gone with its process fails the dial with an error for which
+	// errors.Is(err, ErrNetnsGone) holds; the errors name Netns. Making a
+	// socket there needs CAP_SYS_ADMIN over the namespace (see
+	// NewMonitorAt); Linux only, elsewhere dials fail with ErrUnsupported.
+	// Unix networks are dialed in the caller's namespace.
 	Netns string
 }
 
@@ -98,26 +102,32 @@ func (d *Dialer) prepare(network string) (net.Dialer, binder, error) {
 
 // dial is the body of every Dial method: it makes the bound copy of d's
 // net.Dialer, dials through it with do, and names the cause of a failure.
+// Dials made in another namespace go through dialInNetns instead.
 func dial[C any](d *Dialer, network string, do func(nd *net.Dialer) (C, error)) (C, error) {
 	nd, bd, err := d.prepare(network)
 	if err != nil {
 		var zero C
 		return zero, err
 	}
-	c, err := runIn(bd.ns, func() (C, error) { return do(&nd) })
+	c, err := do(&nd)
 	if err != nil {
-		index := bd.fixed()
-		if bd.bound != nil {
-			if index = int(atomic.LoadInt64(bd.bound)); index == 0 {
-				return c, err // failed before any socket was bound
-			}
-		}
-		if bd.ns != nil {
-			return c, netnsDialError(bd.ns.ref, err, index)
-		}
-		return c, dialError(err, index)
+		return c, bd.dialError(err)
 	}
 	return c, nil
+}
+
+// dialError names the cause of err, the failure of a dial through bd.
+func (bd *binder) dialError(err error) error {
+	index := bd.fixed()
+	if bd.bound != nil {
+		if index = int(atomic.LoadInt64(bd.bound)); index == 0 {
+			return err // failed before any socket was bound
+		}
+	}
+	if bd.ns != nil {
+		return netnsDialError(bd.ns.ref, err, index)
+	}
+	return dialError(err, index)
 }
 
 // Dial is DialContext with the background context.
@@ -150,6 +160,9 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 // the link d.Binding chooses. ctx bounds the connect; it does not affect the
 // connection once made.
 func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.TCPConn, error) {
+	if d.inNetns() {
+		return dialInNetns(d, network, func(nd *net.Dialer) (*net.TCPConn, error) { return nd.DialTCP(ctx, network, laddr, raddr) })
+	}
 	return dial(d, network, func(nd *net.Dialer) (*net.TCPConn, error) {
 		return nd.DialTCP(ctx, network, laddr, raddr)
 	})
@@ -159,6 +172,9 @@ func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip
 // the link d.Binding chooses. ctx bounds the making of the socket; it does
 // not affect the conn once made.
 func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.UDPConn, error) {
+	if d.inNetns() {
+		return dialInNetns(d, network, func(nd *net.Dialer) (*net.UDPConn, error) { return nd.DialUDP(ctx, network, laddr, raddr) })
+	}
 	return dial(d, network, func(nd *net.Dialer) (*net.UDPConn, error) {
 		return nd.DialUDP(ctx, network, laddr, raddr)
 	})
@@ -168,6 +184,9 @@ func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip
 // or to the link d.Binding chooses. Raw sockets need CAP_NET_RAW. ctx bounds
 // the making of the socket; it does not affect the conn once made.
 func (d *Dialer) DialIP(ctx context.Context, network string, laddr, raddr netip.Addr) (*net.IPConn, error) {
+	if d.inNetns() {
+		return dialInNetns(d, network, func(nd *net.Dialer) (*net.IPConn, error) { return nd.DialIP(ctx, network, laddr, raddr) })
+	}
 	return dial(d, network, func(nd *net.Dialer) (*net.IPConn, error) {
 		return nd.DialIP(ctx, network, laddr, raddr)
 	})

@@ -66,7 +66,11 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 	if err != nil {
 		return nil, err
 	}
-	return runIn(bd.ns, func() (net.Listener, error) { return nlc.Listen(ctx, network, address) })
+	if bd.ns != nil {
+		nlc := nlc // the closure's own copy, so that only this path allocates it
+		return listenInNetns(bd, network, func() (net.Listener, error) { return nlc.Listen(ctx, network, address) })
+	}
+	return nlc.Listen(ctx, network, address)
 }
 
 // ListenPacket announces on the local network address, as net.ListenConfig's
@@ -79,7 +83,11 @@ func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address strin
 	if err != nil {
 		return nil, err
 	}
-	return runIn(bd.ns, func() (net.PacketConn, error) { return nlc.ListenPacket(ctx, network, address) })
+	if bd.ns != nil {
+		nlc := nlc // the closure's own copy, so that only this path allocates it
+		return listenInNetns(bd, network, func() (net.PacketConn, error) { return nlc.ListenPacket(ctx, network, address) })
+	}
+	return nlc.ListenPacket(ctx, network, address)
 }
 
 // prepare returns a copy of lc.ListenConfig that binds its sockets, and the

@@ -3,6 +3,7 @@ package ifbind
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,6 +139,27 @@ type nsEntry struct {
 	in   bool // the thread is in ref's namespace, and locked
 	tid  int  // the thread that entered
 	home int  // a descriptor of the namespace to put it back in
+}
+
+// opError wraps err, an error of a call made in another namespace, in a
+// *net.OpError unless net already did: errors raised before the socket
+// existed (a namespace gone) are not.
+func opError(op, network string, err error) error {
+	var oe *net.OpError
+	if err == nil || errors.As(err, &oe) {
+		return err
+	}
+	return &net.OpError{Op: op, Net: network, Err: err}
+}
+
+// listenInNetns runs listen, a listen of bd's, in bd's namespace. Hot
+// paths call it only when there is one: the closure costs an allocation.
+func listenInNetns[C any](bd binder, network string, listen func() (C, error)) (C, error) {
+	if bd.ns == nil {
+		return listen()
+	}
+	c, err := runIn(bd.ns, listen)
+	return c, opError("listen", network, err)
 }
 
 // inNetns reports whether d's sockets are made in another network

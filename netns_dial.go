@@ -66,6 +66,14 @@ func (d *Dialer) dialNetns(ctx context.Context, network, address string) (net.Co
 			return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 		}
 	}
+	// A local address of one family keeps the addresses of that family,
+	// as net does.
+	switch la := localIP(d.LocalAddr); {
+	case la.Is4():
+		family = "ip4"
+	case la.Is6():
+		family = "ip6"
+	}
 	var primaries, fallbacks []string
 	var first netip.Addr
 	for _, ip := range ips {
@@ -92,11 +100,47 @@ func (d *Dialer) dialNetns(ctx context.Context, network, address string) (net.Co
 	return d.dialParallel(ctx, network, primaries, fallbacks)
 }
 
+// localIP returns the IP address of a Dialer's LocalAddr, unmapped; the
+// zero Addr when there is none or it is unspecified.
+func localIP(a net.Addr) netip.Addr {
+	var ip net.IP
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ip = a.IP
+	case *net.UDPAddr:
+		ip = a.IP
+	case *net.IPAddr:
+		ip = a.IP
+	}
+	addr, ok := netip.AddrFromSlice(ip)
+	if !ok || addr.IsUnspecified() {
+		return netip.Addr{}
+	}
+	return addr.Unmap()
+}
+
 // dialOne dials address, an IP literal, in the namespace.
 func (d *Dialer) dialOne(ctx context.Context, network, address string) (net.Conn, error) {
-	return dial(d, network, func(nd *net.Dialer) (net.Conn, error) {
+	return dialInNetns(d, network, func(nd *net.Dialer) (net.Conn, error) {
 		return nd.DialContext(ctx, network, address)
 	})
+}
+
+// dialInNetns is dial for a Dialer whose sockets are made in another namespace:
+// do runs there (runIn). It is apart from dial so that do escapes to the
+// heap only here (runIn hands it to a goroutine), and dials in the caller's
+// namespace pay no allocation for it.
+func dialInNetns[C any](d *Dialer, network string, do func(nd *net.Dialer) (C, error)) (C, error) {
+	nd, bd, err := d.prepare(network)
+	if err != nil {
+		var zero C
+		return zero, err
+	}
+	c, err := runIn(bd.ns, func() (C, error) { return do(&nd) })
+	if err != nil {
+		return c, bd.dialError(opError("dial", network, err))
+	}
+	return c, nil
 }
 
 // dialSerial dials addrs in turn, giving each a share of the time left, as

@@ -569,7 +569,12 @@ func TestNetnsUnprivileged(t *testing.T) {
 		return
 	}
 	tp := testnet.NewTenants(t)
-	f := os.NewFile(uintptr(tp.A.Client.FD()), "netns")
+	fd, err := unix.Dup(tp.A.Client.FD())
+	if err != nil {
+		t.Fatalf("failed to dup: %v", err)
+	}
+	f := os.NewFile(uintptr(fd), "netns")
+	defer f.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestNetnsUnprivileged$", "-test.count=1", "-test.v")
 	cmd.Env = append(os.Environ(), "IFBIND_NETNS_CHILD=1", "CI=")
 	cmd.ExtraFiles = []*os.File{f}

@@ -48,7 +48,13 @@ func (lc *ListenConfig) ListenUDP(ctx context.Context, network string, laddr net
 	if laddr.Addr().IsValid() {
 		address = laddr.String()
 	}
-	pc, err := runIn(bd.ns, func() (net.PacketConn, error) { return nlc.ListenPacket(ctx, network, address) })
+	var pc net.PacketConn
+	if bd.ns == nil {
+		pc, err = nlc.ListenPacket(ctx, network, address)
+	} else {
+		nlc := nlc // the closure's own copy, so that only this path allocates it
+		pc, err = listenInNetns(bd, network, func() (net.PacketConn, error) { return nlc.ListenPacket(ctx, network, address) })
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +290,7 @@ func (lc *ListenConfig) ListenICMP(ctx context.Context, network string, laddr ne
 		if err != nil {
 			return nil, err
 		}
-		return runIn(bd.ns, func() (net.PacketConn, error) { return nlc.ListenPacket(ctx, network, address) })
+		return listenInNetns(bd, network, func() (net.PacketConn, error) { return nlc.ListenPacket(ctx, network, address) })
 	case "udp4", "udp6":
 		nlc, bd, err := lc.prepare(network, false)
 		if err != nil {
