@@ -22,6 +22,17 @@ var homeNetns = sync.OnceValues(func() (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("ifbind: opening the thread's own network namespace: %w", os.NewSyscallError("open", err))
 	}
+	// Make sure a thread can come back before any leaves: entering the
+	// namespace the thread is in changes nothing, and needs what coming
+	// back needs. A process in a user namespace that does not own its
+	// network namespace (unshare -U alone) could enter one it made, and
+	// never return.
+	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("ifbind: a thread could not come back to the process's network namespace: %w "+
+			"(it needs CAP_SYS_ADMIN in the user namespace that owns that namespace: run as root, or in a user "+
+			"namespace that owns the process's network namespace too, as unshare -Urn makes)", os.NewSyscallError("setns", err))
+	}
 	return fd, nil
 })
 
