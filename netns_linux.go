@@ -20,7 +20,7 @@ import (
 var homeNetns = sync.OnceValues(func() (int, error) {
 	fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return -1, fmt.Errorf("ifbind: opening the thread's own network namespace: %w", os.NewSyscallError("open", err))
+		return -1, fmt.Errorf("cannot open the thread's own network namespace: %w", os.NewSyscallError("open", err))
 	}
 	// Make sure a thread can come back before any leaves: entering the
 	// namespace the thread is in changes nothing, and needs what coming
@@ -29,7 +29,7 @@ var homeNetns = sync.OnceValues(func() (int, error) {
 	// never return.
 	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
 		unix.Close(fd)
-		return -1, fmt.Errorf("ifbind: a thread could not come back to the process's network namespace: %w "+
+		return -1, fmt.Errorf("a thread could not come back to the process's own network namespace: %w "+
 			"(it needs CAP_SYS_ADMIN in the user namespace that owns that namespace: run as root, or in a user "+
 			"namespace that owns the process's network namespace too, as unshare -Urn makes)", os.NewSyscallError("setns", err))
 	}
@@ -136,7 +136,9 @@ func runIn[C any](e *nsEntry, do func() (C, error)) (C, error) {
 	go func() {
 		runtime.LockOSThread()
 		home, err := homeNetns()
-		if err == nil {
+		if err != nil {
+			err = &netnsError{netns: e.ref.spec, err: err}
+		} else {
 			if err = unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
 				err = e.ref.enterError(err)
 			}

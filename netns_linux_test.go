@@ -558,14 +558,16 @@ func TestNetnsResolvConf(t *testing.T) {
 	}
 }
 
-// TestNetnsUnprivileged proves the error of a namespace that cannot be
-// entered: a child in a user namespace of its own, which does not own the
-// test's namespaces, gets EPERM and is told what would allow it. (The whole
-// suite, run as nobody, proves that a user namespace that owns the target
-// is enough.)
+// TestNetnsUnprivileged proves the errors of a namespace that cannot be
+// entered, in a child process in a user namespace of its own, which does not
+// own the test's namespaces: with a network namespace of its own (owned by
+// its user namespace) it cannot enter the target; without one (unshare -U
+// alone) it could not come back to its own, and never leaves. Both are
+// EPERM and say what would allow it. (The whole suite, run as nobody,
+// proves that a user namespace that owns the target is enough.)
 func TestNetnsUnprivileged(t *testing.T) {
 	if os.Getenv("IFBIND_NETNS_CHILD") != "" {
-		netnsChild(t)
+		netnsChild(t, os.Getenv("IFBIND_NETNS_CHILD"))
 		return
 	}
 	tp := testnet.NewTenants(t)
@@ -575,34 +577,44 @@ func TestNetnsUnprivileged(t *testing.T) {
 	}
 	f := os.NewFile(uintptr(fd), "netns")
 	defer f.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestNetnsUnprivileged$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), "IFBIND_NETNS_CHILD=1", "CI=")
-	cmd.ExtraFiles = []*os.File{f}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:  syscall.CLONE_NEWUSER,
-		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
-		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
-	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("the child in a user namespace of its own failed: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "CAP_SYS_ADMIN") {
-		t.Errorf("the child's error does not say what would allow it:\n%s", out)
+	for _, tc := range []struct {
+		child string
+		flags uintptr
+	}{
+		{"enter", syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET},
+		{"home", syscall.CLONE_NEWUSER},
+	} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestNetnsUnprivileged$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), "IFBIND_NETNS_CHILD="+tc.child, "CI=")
+		cmd.ExtraFiles = []*os.File{f}
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Cloneflags:  tc.flags,
+			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
+			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
+		}
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "operation not permitted") {
+			t.Errorf("child %s in a user namespace of its own failed: %v\n%s", tc.child, err, out)
+		}
 	}
 }
 
 // netnsChild runs in a user namespace that does not own the namespace it
 // got as descriptor 3.
-func netnsChild(t *testing.T) {
-	d := &Dialer{Index: 2, Netns: "/proc/self/fd/3"}
-	_, err := d.Dial("udp", "192.0.2.2:7")
-	if !errors.Is(err, syscall.EPERM) || !strings.Contains(err.Error(), "/proc/self/fd/3") {
-		t.Fatalf("got %v, want EPERM naming the namespace", err)
-	}
-	_, err = NewMonitorAt(context.Background(), "/proc/self/fd/3")
-	if !errors.Is(err, syscall.EPERM) {
-		t.Fatalf("monitor: got %v, want EPERM", err)
+func netnsChild(t *testing.T, child string) {
+	says := map[string]string{
+		"enter": "cannot enter it: setns: operation not permitted (entering a network namespace needs CAP_SYS_ADMIN",
+		"home":  "a thread could not come back to the process's own network namespace: setns: operation not permitted (it needs CAP_SYS_ADMIN",
+	}[child]
+	const path = "/proc/self/fd/3"
+	_, err := (&Dialer{Index: 2, Netns: path}).Dial("udp", "192.0.2.2:7")
+	if !errors.Is(err, syscall.EPERM) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), says) {
+		t.Fatalf("dial: got %v, want EPERM naming %s and saying %q", err, path, says)
 	}
 	t.Log(err)
+	_, err = NewMonitorAt(context.Background(), path)
+	if !errors.Is(err, syscall.EPERM) || !strings.Contains(err.Error(), says) {
+		t.Fatalf("monitor: got %v, want EPERM saying %q", err, says)
+	}
+	checkThreadsHome(t)
 }
