@@ -48,6 +48,7 @@ interrupted.
 
 type getFlags struct {
 	iface, out, nameserver, cacert string
+	netns                          string
 	dnsViaIface, insecure, verbose bool
 	timeout                        time.Duration
 }
@@ -63,6 +64,7 @@ func cmdGet(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs.BoolVar(&f.insecure, "k", false, "do not verify the server's TLS certificate")
 	fs.DurationVar(&f.timeout, "timeout", 0, "give up after `DURATION` (0: never)")
 	fs.BoolVar(&f.verbose, "v", false, "tell on stderr which interface and addresses each connection uses, and the status")
+	fs.StringVar(&f.netns, "netns", "", netnsUsage)
 	pos, code, stop := parseFlags(fs, args)
 	if stop {
 		return code
@@ -77,7 +79,7 @@ func cmdGet(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if f.nameserver != "" {
 		f.dnsViaIface = true
 	}
-	link, err := lookupIface(f.iface)
+	link, err := lookupIfaceIn(f.netns, f.iface)
 	if err != nil {
 		return fail(stderr, "get", exitInterface, err)
 	}
@@ -187,7 +189,7 @@ func (m markedWriter) Write(p []byte) (int, error) {
 // one, such as the 127.0.0.53 of systemd-resolved, which no packet sent
 // through link reaches), or exitLocal for a file that cannot be read.
 func newClient(link ifbind.Link, f *getFlags) (c *http.Client, code int, err error) {
-	d := &ifbind.Dialer{Index: link.Index}
+	d := &ifbind.Dialer{Index: link.Index, Netns: f.netns}
 	if f.dnsViaIface {
 		var servers []string
 		if f.nameserver != "" {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/ifbind/ifbind"
 )
 
 // Exit codes, for scripts. Keep them in step with usageText.
@@ -156,13 +158,13 @@ func (e *ifaceError) Unwrap() error { return e.err }
 // not be bound to it, exitNetwork otherwise.
 func exitCode(err error) int {
 	var ie *ifaceError
-	if errors.As(err, &ie) || errors.Is(err, syscall.ENODEV) {
+	if errors.As(err, &ie) || errors.Is(err, syscall.ENODEV) || errors.Is(err, ifbind.ErrNetnsGone) {
 		return exitInterface
 	}
 	var se *os.SyscallError
 	if errors.As(err, &se) {
 		switch se.Syscall {
-		case "setsockopt", "getsockopt", "ioctl":
+		case "setsockopt", "getsockopt", "ioctl", "setns":
 			return exitInterface
 		}
 	}

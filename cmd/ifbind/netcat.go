@@ -52,6 +52,7 @@ Exit codes: 0 ok, 2 usage, 3 IFACE names no link or cannot be bound to,
 
 type ncFlags struct {
 	iface   string
+	netns   string
 	timeout time.Duration
 	idle    time.Duration
 	verbose bool
@@ -64,13 +65,14 @@ func cmdDial(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.DurationVar(&f.timeout, "w", 10*time.Second, "give up connecting after `DURATION`")
 	fs.DurationVar(&f.idle, "idle", 2*time.Second, "udp: after stdin ends, exit once no datagram came for `DURATION`")
 	fs.BoolVar(&f.verbose, "v", false, "tell on stderr which interface and addresses the connection uses")
+	fs.StringVar(&f.netns, "netns", "", netnsUsage)
 	network, addr, link, code, stop := ncArgs("dial", fs, args, &f, stderr)
 	if stop {
 		return code
 	}
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
-	d := &ifbind.Dialer{Index: link.Index}
+	d := &ifbind.Dialer{Index: link.Index, Netns: f.netns}
 	d.Timeout = f.timeout
 	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
@@ -89,13 +91,14 @@ func cmdListen(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.iface, "i", "", "the interface to listen on: `IFACE` is a name, altname, index or MAC (required)")
 	fs.DurationVar(&f.idle, "idle", 0, "udp: exit once no datagram came for `DURATION` after the first (0: never)")
 	fs.BoolVar(&f.verbose, "v", false, "tell on stderr where it listens and who connects")
+	fs.StringVar(&f.netns, "netns", "", netnsUsage)
 	network, addr, link, code, stop := ncArgs("listen", fs, args, &f, stderr)
 	if stop {
 		return code
 	}
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
-	lc := &ifbind.ListenConfig{Index: link.Index}
+	lc := &ifbind.ListenConfig{Index: link.Index, Netns: f.netns}
 	if isUDP(network) {
 		pc, err := lc.ListenPacket(ctx, network, addr)
 		if err != nil {
@@ -149,7 +152,7 @@ func ncArgs(cmd string, fs *flag.FlagSet, args []string, f *ncFlags, stderr io.W
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return "", "", link, usageError(stderr, cmd, err.Error()), true
 	}
-	link, err := lookupIface(f.iface)
+	link, err := lookupIfaceIn(f.netns, f.iface)
 	if err != nil {
 		return "", "", link, fail(stderr, cmd, exitInterface, err), true
 	}
