@@ -150,11 +150,23 @@ func TestNetnsReachesItsOwnPeer(t *testing.T) {
 		if _, err := uc.WriteToUDPAddrPort([]byte("who?"), netip.AddrPortFrom(testnet.PeerV6, testnet.Port)); err != nil {
 			t.Fatalf("failed to send from the UDP conn of %s: %v", s.Name, err)
 		}
+		// Ingress information and multicast joins name the namespace's
+		// own index (the other tenant's eth0 has another one).
+		ir, err := NewIngressReader(uc)
+		if err != nil {
+			t.Fatalf("failed to read ingress information in %s: %v", s.Name, err)
+		}
 		uc.SetReadDeadline(time.Now().Add(5 * time.Second))
 		buf := make([]byte, 16)
-		n, err := uc.Read(buf)
-		if err != nil || string(buf[:n]) != s.Name {
-			t.Errorf("UDP conn of %s: got %q, %v, want %q", s.Name, buf[:n], err, s.Name)
+		n, _, in, err := ir.ReadFrom(buf)
+		if err != nil || string(buf[:n]) != s.Name || in.Index != s.Index {
+			t.Errorf("UDP conn of %s: got %q from index %d, %v; want %q from %d", s.Name, buf[:n], in.Index, err, s.Name, s.Index)
+		}
+		if err := JoinGroup(uc, s.Index, netip.MustParseAddr("ff02::1:3")); err != nil {
+			t.Errorf("failed to join a group on eth0 of %s: %v", s.Name, err)
+		}
+		if err := JoinGroup(uc, o.Index, netip.MustParseAddr("ff02::1:3")); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("joined a group on the other tenant's index %d in %s: got %v, want EINVAL", o.Index, s.Name, err)
 		}
 		uc.Close()
 
