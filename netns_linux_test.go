@@ -44,7 +44,7 @@ func tenants(t *testing.T) (*testnet.Topo, map[string]*testnet.DNS) {
 		nsV4Dead, testnet.PeerV6, nsV4Dead)
 	dns := map[string]*testnet.DNS{}
 	for _, s := range tp.Sides() {
-		dns[s.Name] = testnet.StartDNS(t, s.Peer, hosts)
+		dns[s.Name] = testnet.StartDNS(t, s.Peer, hosts+dnsHosts(s.Name))
 	}
 	tp.WaitReady(t)
 	return tp, dns
@@ -93,6 +93,12 @@ func TestNetnsReachesItsOwnPeer(t *testing.T) {
 		r, err := NewResolver(d, testnet.PeerV4.String())
 		if err != nil {
 			t.Fatalf("failed to make a resolver in %s: %v", s.Name, err)
+		}
+		// An answer too big for UDP: the query is asked again over TCP,
+		// from the namespace too, and the tenant's own server answers.
+		big, err := r.LookupNetIP(ctx, "ip4", "big.ifbind.test")
+		if err != nil || len(big) != 40 || big[0].As4()[0] != bigAddr(s.Name, 1).As4()[0] {
+			t.Errorf("big.ifbind.test in %s: got %d addresses (%v), %v; want the 40 of %s's server", s.Name, len(big), big, err, s.Name)
 		}
 		dr := *d
 		dr.Resolver = r
@@ -197,6 +203,9 @@ func TestNetnsReachesItsOwnPeer(t *testing.T) {
 		}
 	}
 	for _, s := range tp.Sides() {
+		if n := len(dns[s.Name].Queries("big.ifbind.test")); n != 2 {
+			t.Errorf("the DNS server of %s saw %d queries for big.ifbind.test, want 2 (UDP, then TCP) from its own tenant", s.Name, n)
+		}
 		for _, name := range []string{nsBoth, nsV6Dead, nsV4Dead} {
 			if n := len(dns[s.Name].Queries(name)); n > 2 {
 				t.Errorf("the DNS server of %s saw %d queries for %s, want 2: those of its own tenant", s.Name, n, name)
