@@ -3,6 +3,7 @@ package ifbind
 import (
 	"context"
 	"net"
+	"os"
 	"runtime"
 	"testing"
 
@@ -171,4 +172,126 @@ func BenchmarkNetnsParts(b *testing.B) {
 			<-done
 		}
 	})
+}
+
+// BenchmarkNetnsThreadRatio measures the design ifbind did not choose, for
+// a UDP dial: a goroutine locked to a thread that stays in the namespace
+// and only makes sockets, handing each descriptor back to the caller, who
+// binds and connects it at home and has net adopt it (net.FileConn). It is
+// interleaved with the same dial made inside the namespace and with
+// ifbind's Netns; a prototype, not a full implementation (no Control hook,
+// no deadlines).
+func BenchmarkNetnsThreadRatio(b *testing.B) {
+	testnet.Require(b)
+	ns := testnet.NewNS(b)
+	var pc net.PacketConn
+	if err := ns.Do(func() (err error) {
+		pc, err = net.ListenPacket("udp4", "127.0.0.1:0")
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	defer pc.Close()
+	home, err := homeNetns()
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := pc.LocalAddr().(*net.UDPAddr)
+	sa := &unix.SockaddrInet4{Port: addr.Port, Addr: [4]byte(addr.IP.To4())}
+	const lo = 1
+	ctx := context.Background()
+
+	// The socket maker: its thread enters the namespace once and only
+	// calls socket(2) there.
+	type made struct {
+		fd  int
+		err error
+	}
+	reqs, resps := make(chan struct{}), make(chan made)
+	started := make(chan error)
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Setns(ns.FD(), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			started <- err
+			return
+		}
+		started <- nil
+		for range reqs {
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+			resps <- made{fd, err}
+		}
+		if err := unix.Setns(home, unix.CLONE_NEWNET); err != nil {
+			return // the thread dies locked
+		}
+		runtime.UnlockOSThread()
+	}()
+	if err := <-started; err != nil {
+		b.Fatal(err)
+	}
+	defer close(reqs)
+	viaThread := func() error {
+		reqs <- struct{}{}
+		m := <-resps
+		if m.err != nil {
+			return m.err
+		}
+		if err := unix.SetsockoptInt(m.fd, unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX, lo); err != nil {
+			unix.Close(m.fd)
+			return err
+		}
+		if err := unix.Connect(m.fd, sa); err != nil {
+			unix.Close(m.fd)
+			return err
+		}
+		f := os.NewFile(uintptr(m.fd), "udp")
+		c, err := net.FileConn(f) // a dup, adopted by net's poller
+		f.Close()
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+	dial := func(d *Dialer) func() error {
+		return func() error {
+			c, err := d.DialContext(ctx, "udp4", addr.String())
+			if err != nil {
+				return err
+			}
+			return c.Close()
+		}
+	}
+	plain, netns := dial(&Dialer{Index: lo}), dial(&Dialer{Index: lo, Netns: ns.Path()})
+	const round = 32
+	inside := func() error {
+		runtime.LockOSThread()
+		if err := unix.Setns(ns.FD(), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			return err
+		}
+		var err error
+		for range round {
+			if err = plain(); err != nil {
+				break
+			}
+		}
+		if serr := unix.Setns(home, unix.CLONE_NEWNET); serr != nil {
+			panic(serr)
+		}
+		runtime.UnlockOSThread()
+		return err
+	}
+	rounds := func(f func() error) func() error {
+		return func() error {
+			for range round {
+				if err := f(); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	interleave(b, 1, "inside", inside,
+		namedFunc{"netns", rounds(netns)},
+		namedFunc{"thread", rounds(viaThread)})
 }
