@@ -93,10 +93,10 @@ func newTenant(t testing.TB, name string) (*Side, error) {
 // APIs that take a namespace by path.
 func (ns *NS) Path() string { return "/proc/self/fd/" + strconv.Itoa(ns.fd) }
 
-// A Capture counts the TCP and UDP packets a peer's eth0 receives, through
-// an AF_PACKET socket in the peer: the proof that nothing meant for another
-// side arrived, which spontaneous traffic (neighbour discovery, router
-// solicitations, multicast listener reports) does not blur.
+// A Capture counts the UDP datagrams and TCP SYNs a peer's eth0 receives,
+// through an AF_PACKET socket in the peer: the proof that nothing meant for
+// another side arrived, which spontaneous traffic (neighbour discovery,
+// router solicitations, multicast listener reports) does not blur.
 type Capture struct {
 	mu sync.Mutex
 	fd int
@@ -127,7 +127,7 @@ func (s *Side) Capture(t testing.TB) *Capture {
 	return c
 }
 
-// Count returns how many TCP and UDP packets the peer has received. The
+// Count returns how many UDP datagrams and TCP SYNs the peer has received. The
 // kernel queues a frame for the capture before any socket of the peer sees
 // it, so a packet whose effect the caller saw is counted.
 func (c *Capture) Count() int64 {
@@ -148,21 +148,31 @@ func (c *Capture) Count() int64 {
 	}
 }
 
-// transport reports whether an Ethernet frame carries TCP or UDP.
+// transport reports whether an Ethernet frame carries a UDP datagram or a
+// TCP SYN: what any connection or exchange starts with. The other segments
+// of a connection (a late ACK of one that closed a moment ago) are not
+// counted, so that they cannot be blamed on later work.
 func transport(b []byte) bool {
-	if len(b) < 14+40 {
-		return false
-	}
 	var proto byte
-	switch uint16(b[12])<<8 | uint16(b[13]) {
-	case unix.ETH_P_IP:
-		proto = b[14+9]
-	case unix.ETH_P_IPV6:
-		proto = b[14+6]
+	var l4 []byte
+	switch {
+	case len(b) < 14:
+		return false
+	case uint16(b[12])<<8|uint16(b[13]) == unix.ETH_P_IP && len(b) >= 14+20:
+		proto, l4 = b[14+9], b[14+int(b[14]&0x0f)*4:]
+	case uint16(b[12])<<8|uint16(b[13]) == unix.ETH_P_IPV6 && len(b) >= 14+40:
+		proto, l4 = b[14+6], b[14+40:]
 	default:
 		return false
 	}
-	return proto == unix.IPPROTO_TCP || proto == unix.IPPROTO_UDP
+	switch proto {
+	case unix.IPPROTO_UDP:
+		return true
+	case unix.IPPROTO_TCP:
+		const syn, ack = 0x02, 0x10
+		return len(l4) >= 14 && l4[13]&syn != 0 && l4[13]&ack == 0
+	}
+	return false
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
