@@ -297,7 +297,7 @@ func TestNetnsManyDialsThreadsStayHome(t *testing.T) {
 	tp, _ := tenants(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dialers := map[*testnet.Side][2]*Dialer{}
+	dialers := map[*testnet.Side][3]*Dialer{}
 	for _, s := range tp.Sides() {
 		d := &Dialer{Index: s.Index, Netns: s.Client.Path()}
 		r, err := NewResolver(d, testnet.PeerV6.String())
@@ -306,9 +306,15 @@ func TestNetnsManyDialsThreadsStayHome(t *testing.T) {
 		}
 		byName := *d
 		byName.Resolver = r
-		dialers[s] = [2]*Dialer{d, &byName}
+		m, err := NewMonitorAt(ctx, s.Client.Path())
+		if err != nil {
+			t.Fatalf("failed to start a monitor in %s: %v", s.Name, err)
+		}
+		defer m.Close()
+		dialers[s] = [3]*Dialer{d, &byName, {Binding: m.Follow("eth0")}}
 	}
-	const workers, dials = 32, 64 // 2,048 dials, one in 8 by name
+	// 2,048 dials: one in 8 by name, one in 8 through a monitor's binding.
+	const workers, dials = 32, 64
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for w := range workers {
@@ -325,8 +331,21 @@ func TestNetnsManyDialsThreadsStayHome(t *testing.T) {
 					ip = testnet.PeerV6
 				}
 				d, addr := dialers[s][0], netip.AddrPortFrom(ip, testnet.Port).String()
-				if i%8 == 1 {
+				switch i % 8 {
+				case 1:
 					d, addr = dialers[s][1], net.JoinHostPort(nsBoth, strconv.Itoa(testnet.Port))
+				case 3:
+					d = dialers[s][2]
+				}
+				if i%16 == 5 {
+					// A listen among the dials, in the same namespace.
+					lc := &ListenConfig{Index: s.Index, Netns: s.Client.Path()}
+					pc, err := lc.ListenPacket(ctx, "udp", net.JoinHostPort(testnet.ClientV4.String(), "0"))
+					if err != nil {
+						errs <- fmt.Errorf("listen in %s: %w", s.Name, err)
+						return
+					}
+					pc.Close()
 				}
 				c, err := d.DialContext(ctx, network, addr)
 				if err != nil {
