@@ -70,7 +70,17 @@ func TestNetnsReachesItsOwnPeer(t *testing.T) {
 		seen0 := o.Seen.Load()
 
 		// IP literals, by every dial method, TCP and UDP, both families.
+		// The caller's hook runs at home, after the thread came back: no
+		// code of the caller's runs in the namespace.
 		d := &Dialer{Index: s.Index, Netns: s.Client.Path()}
+		home, _ := os.Readlink("/proc/self/ns/net")
+		var hookErr error
+		d.Control = func(_, _ string, _ syscall.RawConn) error {
+			if got, _ := os.Readlink("/proc/thread-self/ns/net"); got != home && hookErr == nil {
+				hookErr = fmt.Errorf("the caller's hook ran in %s, want %s", got, home)
+			}
+			return nil
+		}
 		for _, m := range dialMethods[:2] {
 			for _, ip := range []netip.Addr{testnet.PeerV4, testnet.PeerV6} {
 				for _, network := range []string{"tcp", "udp"} {
@@ -104,6 +114,11 @@ func TestNetnsReachesItsOwnPeer(t *testing.T) {
 			t.Errorf("no echo reply in %s: %v", s.Name, err)
 		}
 		ic.Close()
+
+		if hookErr != nil {
+			t.Error(hookErr)
+		}
+		d.Control = nil
 
 		// Names that resolve to both families, through a resolver that
 		// asks the tenant's own DNS server from the tenant's namespace;
