@@ -163,8 +163,7 @@ func listenInNetns[C any](bd binder, network string, listen func() (C, error)) (
 }
 
 // inNetns reports whether d's sockets are made in another network
-// namespace, or may be: when it cannot tell, it says yes, and the dial
-// reports why.
+// namespace: Netns is set, or the Binding comes from NewMonitorAt.
 func (d *Dialer) inNetns() bool {
 	if d.Netns != "" {
 		return true

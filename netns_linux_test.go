@@ -601,6 +601,26 @@ func TestNetnsFailsClosed(t *testing.T) {
 	} else {
 		c.Close()
 	}
+	// A second socket of one call, made after the first took the thread
+	// home, and a socket made on another thread, fail.
+	e := &nsEntry{ref: &nsRef{spec: a.Client.Path(), path: a.Client.Path()}}
+	if _, err := runIn(e, func() (int, error) {
+		if err := e.leave(); err != nil {
+			return 0, err
+		}
+		return 0, e.leave()
+	}); !errors.Is(err, errOutside) {
+		t.Errorf("leaving twice: got %v, want errOutside", err)
+	}
+	e = &nsEntry{ref: e.ref}
+	if _, err := runIn(e, func() (int, error) {
+		errc := make(chan error)
+		go func() { errc <- e.leave() }()
+		return 0, <-errc
+	}); !errors.Is(err, errOutside) {
+		t.Errorf("leaving from another goroutine: got %v, want errOutside", err)
+	}
+
 	// Plain net types cannot make sockets elsewhere: every dial fails.
 	for _, d := range []*Dialer{{Index: a.Index, Netns: a.Client.Path()}, {Binding: ma.Follow("eth0")}} {
 		if _, err := d.NetDialer().Dial("udp", addr); !errors.Is(err, errNetnsNetDialer) {
