@@ -91,6 +91,8 @@ func (f *follow) Link() (Link, error) {
 
 func (f *follow) String() string { return "follow " + f.name }
 
+func (f *follow) netns() *nsRef { return f.m.netns() }
+
 // Pin resolves spec (an index, a hardware address, a name or altname, as
 // LookupLink takes) through m's table, once, and returns a Binding that binds
 // every socket to that link. Once m sees the link deleted (or moved to
@@ -147,6 +149,8 @@ func (p *pin) Link() (Link, error) {
 	}
 	return e.link, nil
 }
+
+func (p *pin) netns() *nsRef { return p.m.netns() }
 
 func (p *pin) String() string {
 	return "pin " + p.name + " (index " + strconv.Itoa(p.index) + ")"

@@ -104,6 +104,19 @@ type binder struct {
 	// lzone is the zone of a Dialer's LocalAddr: the bind that follows
 	// Control would rebind the socket to the interface it names.
 	lzone string
+
+	// ns, when not nil, is the network namespace the socket is made in: the
+	// call runs there (runIn), and control first takes its thread back.
+	ns *nsEntry
+}
+
+// enter sets the namespace of bd's sockets: netns, or that of bd's Binding.
+func (bd *binder) enter(netns string) error {
+	r, err := netnsOf(netns, bd.b)
+	if r != nil {
+		bd.ns = &nsEntry{ref: r}
+	}
+	return err
 }
 
 // newBinder returns the binder of a Dialer (listen false) or ListenConfig
@@ -143,6 +156,11 @@ func (bd *binder) decide(si sockInfo) (target, error) {
 // control binds c, then runs the caller's hook. Unix domain sockets reach no
 // interface and are left to the caller's hook.
 func (bd binder) control(ctx context.Context, si sockInfo, c syscall.RawConn) error {
+	if bd.ns != nil {
+		if err := bd.ns.leave(); err != nil {
+			return err
+		}
+	}
 	if !isUnixNetwork(si.network) {
 		if bd.err != nil {
 			return bd.err

@@ -54,6 +54,21 @@ type Dialer struct {
 	// conns when their link goes, and Dial and DialContext then return
 	// wrappers: see PinClosing.
 	Binding Binding
+
+	// Netns, when not "", is the network namespace every socket is made
+	// in: a name under /run/netns ("blue"), or a path such as
+	// /proc/PID/ns/net or /proc/self/fd/N. Index and Binding are then read
+	// in that namespace, and a Binding must come from NewMonitorAt of the
+	// same namespace. "" means the caller's namespace, or the one of a
+	// Binding from NewMonitorAt. Names are resolved as without Netns, by
+	// d.Resolver in the caller's namespace, unless d.Resolver is one from
+	// NewResolver(d). Each socket opens Netns anew, so a namespace deleted
+	// or gone with its process fails the dial with an error for which
+	// errors.Is(err, ErrNetnsGone) holds; the errors name Netns. Making a
+	// socket there needs CAP_SYS_ADMIN over the namespace (see
+	// NewMonitorAt); Linux only, elsewhere dials fail with ErrUnsupported.
+	// Unix networks are dialed in the caller's namespace.
+	Netns string
 }
 
 // NetDialer returns a copy of the embedded net.Dialer whose ControlContext
@@ -70,12 +85,18 @@ type Dialer struct {
 // Errors from a dial through the copy are those of net.Dialer: when the
 // interface has gone, they say "no such device" (IPv4) or "network is
 // unreachable" (IPv6), where d's own methods say which interface is missing.
+//
+// With Netns set, or a Binding from NewMonitorAt, every dial through the copy
+// fails: a net.Dialer makes its sockets in the caller's namespace.
 func (d *Dialer) NetDialer() *net.Dialer {
 	bd, _ := newBinder(d.Index, d.Binding, false, d.Control, d.ControlContext)
 	bd.lzone = addrZone(d.LocalAddr)
 	bd.exposed = true
 	if g := closingOf(d.Binding); g != nil {
 		bd.err = g.unwrappable("NetDialer")
+	}
+	if d.inNetns() {
+		bd.err = &netnsError{netns: d.Netns, err: errNetnsNetDialer}
 	}
 	nd := d.Dialer
 	nd.Control = nil
@@ -95,6 +116,9 @@ func (d *Dialer) prepare(network string) (net.Dialer, binder, error) {
 		bd.bound = new(int64) // each socket's index, for dialError
 	}
 	bd.lzone = addrZone(d.LocalAddr)
+	if err := bd.enter(d.Netns); err != nil {
+		return net.Dialer{}, bd, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
 	nd := d.Dialer
 	if isTCPNetwork(network) && nd.MultipathTCP() {
 		return net.Dialer{}, bd, &net.OpError{Op: "dial", Net: network, Err: &BindError{Index: d.Index, Err: errMultipathTCP}}
@@ -107,6 +131,7 @@ func (d *Dialer) prepare(network string) (net.Dialer, binder, error) {
 
 // dial is the body of every Dial method: it makes the bound copy of d's
 // net.Dialer, dials through it with do, and names the cause of a failure.
+// Dials made in another namespace go through dialInNetns instead.
 func dial[C any](d *Dialer, network string, do func(nd net.Dialer) (C, error)) (C, error) {
 	nd, bd, err := d.prepare(network)
 	if err != nil {
@@ -115,15 +140,23 @@ func dial[C any](d *Dialer, network string, do func(nd net.Dialer) (C, error)) (
 	}
 	c, err := do(nd)
 	if err != nil {
-		index := bd.fixed()
-		if bd.bound != nil {
-			if index = int(atomic.LoadInt64(bd.bound)); index == 0 {
-				return c, err // failed before any socket was bound
-			}
-		}
-		return c, dialError(err, index)
+		return c, bd.dialError(err)
 	}
 	return c, nil
+}
+
+// dialError names the cause of err, the failure of a dial through bd.
+func (bd *binder) dialError(err error) error {
+	index := bd.fixed()
+	if bd.bound != nil {
+		if index = int(atomic.LoadInt64(bd.bound)); index == 0 {
+			return err // failed before any socket was bound
+		}
+	}
+	if bd.ns != nil {
+		return netnsDialError(bd.ns.ref, err, index)
+	}
+	return dialError(err, index)
 }
 
 // Dial is DialContext with the background context.
@@ -150,9 +183,15 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	if d.Resolver != nil && isHostName(address) {
 		ctx, a = withAsked(ctx) // for a DNS error, the nameserver asked
 	}
-	c, err := dial(d, network, func(nd net.Dialer) (net.Conn, error) {
-		return nd.DialContext(ctx, network, address)
-	})
+	var c net.Conn
+	var err error
+	if d.inNetns() {
+		c, err = d.dialNetns(ctx, network, address)
+	} else {
+		c, err = dial(d, network, func(nd net.Dialer) (net.Conn, error) {
+			return nd.DialContext(ctx, network, address)
+		})
+	}
 	if err != nil && a != nil {
 		err = a.name(err)
 	}
@@ -169,6 +208,9 @@ func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip
 	if err := closingRefused(d.Binding, "dial", network, "DialTCP"); err != nil {
 		return nil, err
 	}
+	if d.inNetns() {
+		return dialInNetns(d, network, func(nd net.Dialer) (*net.TCPConn, error) { return nd.DialTCP(ctx, network, laddr, raddr) })
+	}
 	return dial(d, network, func(nd net.Dialer) (*net.TCPConn, error) {
 		return nd.DialTCP(ctx, network, laddr, raddr)
 	})
@@ -181,6 +223,9 @@ func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip
 	if err := closingRefused(d.Binding, "dial", network, "DialUDP"); err != nil {
 		return nil, err
 	}
+	if d.inNetns() {
+		return dialInNetns(d, network, func(nd net.Dialer) (*net.UDPConn, error) { return nd.DialUDP(ctx, network, laddr, raddr) })
+	}
 	return dial(d, network, func(nd net.Dialer) (*net.UDPConn, error) {
 		return nd.DialUDP(ctx, network, laddr, raddr)
 	})
@@ -192,6 +237,9 @@ func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip
 func (d *Dialer) DialIP(ctx context.Context, network string, laddr, raddr netip.Addr) (*net.IPConn, error) {
 	if err := closingRefused(d.Binding, "dial", network, "DialIP"); err != nil {
 		return nil, err
+	}
+	if d.inNetns() {
+		return dialInNetns(d, network, func(nd net.Dialer) (*net.IPConn, error) { return nd.DialIP(ctx, network, laddr, raddr) })
 	}
 	return dial(d, network, func(nd net.Dialer) (*net.IPConn, error) {
 		return nd.DialIP(ctx, network, laddr, raddr)

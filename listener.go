@@ -44,21 +44,31 @@ type ListenConfig struct {
 	// call, vouches that the link exists. A Binding from PinClosing also
 	// closes the sockets when their link goes: see PinClosing.
 	Binding Binding
+
+	// Netns, when not "", is the network namespace every socket is made
+	// in: a name under /run/netns, or a path such as /proc/PID/ns/net. See
+	// Dialer.Netns. Listeners accept, and packet conns receive, there.
+	Netns string
 }
 
 // NetListenConfig returns a copy of the embedded net.ListenConfig whose
 // Control binds every socket to lc.Index, or to the link lc.Binding
 // chooses, before running lc's own Control, for APIs that take a
 // *net.ListenConfig. Later changes to lc do not affect the copy. An lc that
-// cannot bind gives a copy whose every listen fails. The copy has Multipath
-// TCP turned off, and its hook refuses a Multipath TCP socket before binding
-// it: after SetMultipathTCP(true) the copy still listens on plain TCP, since
-// net falls back to it when Multipath TCP fails.
+// cannot bind gives a copy whose every listen fails, and so does one with
+// Netns set or a Binding from NewMonitorAt: net would listen in the
+// caller's namespace. The copy has Multipath TCP turned off, and its hook
+// refuses a Multipath TCP socket before binding it: after
+// SetMultipathTCP(true) the copy still listens on plain TCP, since net falls
+// back to it when Multipath TCP fails.
 func (lc *ListenConfig) NetListenConfig() *net.ListenConfig {
 	bd, _ := newBinder(lc.Index, lc.Binding, true, lc.Control, nil)
 	bd.exposed = true
 	if g := closingOf(lc.Binding); g != nil {
 		bd.err = g.unwrappable("NetListenConfig")
+	}
+	if r, err := netnsOf(lc.Netns, lc.Binding); r != nil || err != nil {
+		bd.err = &netnsError{netns: lc.Netns, err: errNetnsNetDialer}
 	}
 	nlc := lc.ListenConfig
 	nlc.SetMultipathTCP(false)
@@ -72,11 +82,17 @@ func (lc *ListenConfig) NetListenConfig() *net.ListenConfig {
 // interface. ctx is used while the listener is made; it does not affect the
 // listener once made. Unix networks are listened on without binding.
 func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (net.Listener, error) {
-	nlc, _, err := lc.prepare(network, false)
+	nlc, bd, err := lc.prepare(network, false)
 	if err != nil {
 		return nil, err
 	}
-	ln, err := nlc.Listen(ctx, network, address)
+	var ln net.Listener
+	if bd.ns != nil {
+		nlc := nlc // the closure's own copy, so that only this path allocates it
+		ln, err = listenInNetns(bd, network, func() (net.Listener, error) { return nlc.Listen(ctx, network, address) })
+	} else {
+		ln, err = nlc.Listen(ctx, network, address)
+	}
 	if g := closingOf(lc.Binding); g != nil && err == nil && !isUnixNetwork(network) {
 		return g.wrapListener(ln, network)
 	}
@@ -89,11 +105,17 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 // it. ctx is used while the conn is made; it does not affect the conn once
 // made. Unix networks are listened on without binding.
 func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
-	nlc, _, err := lc.prepare(network, false)
+	nlc, bd, err := lc.prepare(network, false)
 	if err != nil {
 		return nil, err
 	}
-	pc, err := nlc.ListenPacket(ctx, network, address)
+	var pc net.PacketConn
+	if bd.ns != nil {
+		nlc := nlc // the closure's own copy, so that only this path allocates it
+		pc, err = listenInNetns(bd, network, func() (net.PacketConn, error) { return nlc.ListenPacket(ctx, network, address) })
+	} else {
+		pc, err = nlc.ListenPacket(ctx, network, address)
+	}
 	if g := closingOf(lc.Binding); g != nil && err == nil && !isUnixNetwork(network) {
 		return g.wrapPacketConn(pc, network)
 	}
@@ -116,6 +138,9 @@ func (lc *ListenConfig) prepare(network string, track bool) (net.ListenConfig, b
 		bd.bound = new(int64)
 	}
 	nlc.SetMultipathTCP(false)
+	if err := bd.enter(lc.Netns); err != nil {
+		return nlc, bd, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
 	nlc.Control = bd.listenHook()
 	return nlc, bd, nil
 }

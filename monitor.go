@@ -48,6 +48,10 @@ type Monitor struct {
 	guardMu sync.Mutex
 	guards  map[*guard]struct{}
 
+	// ns is the namespace watched when NewMonitorAt made the monitor, nil
+	// for the caller's.
+	ns *nsRef
+
 	// Counters, for tests and diagnostics.
 	events  atomic.Uint64 // link messages applied
 	resyncs atomic.Uint64 // dumps after the kernel dropped events
@@ -68,6 +72,46 @@ type Monitor struct {
 // next changes otherwise (comes up, is renamed).
 func NewMonitor(ctx context.Context) (*Monitor, error) {
 	return newMonitor(ctx, monitorConfig{})
+}
+
+// NewMonitorAt is NewMonitor for the network namespace netns, a name under
+// /run/netns or a path such as /proc/PID/ns/net or /proc/self/fd/N ("" is
+// NewMonitor). Its netlink sockets are opened in that namespace, from a
+// thread of its own, so its table, lookups and waits are of that
+// namespace's links; the calling thread does not move. Its Follow and Pin
+// bindings carry the namespace: a Dialer or ListenConfig with such a
+// Binding makes its sockets there, without setting Netns, and fails every
+// socket when its Netns names another namespace (namespaces are compared by
+// identity, so "blue" and "/run/netns/blue" are the same).
+//
+// The monitor holds the namespace alive until it is closed. Each socket made
+// through its bindings opens netns again, so that once the name is deleted
+// or names another namespace, such sockets fail with an error for which
+// errors.Is(err, ErrNetnsGone) holds, while the monitor's table stays as it
+// was.
+//
+// Entering a namespace needs CAP_SYS_ADMIN in the user namespace that owns
+// it and in the caller's: root, or a process inside a user namespace that
+// owns it (as unshare -Urn makes). Without it the error unwraps to
+// syscall.EPERM and says so; a netns that names no namespace fails with
+// ErrNetnsGone. Errors name netns. Linux only, as NewMonitor.
+func NewMonitorAt(ctx context.Context, netns string) (*Monitor, error) {
+	if netns == "" {
+		return NewMonitor(ctx)
+	}
+	r, err := newNsRef(netns)
+	if err != nil {
+		return nil, err
+	}
+	return newMonitorAt(ctx, r)
+}
+
+// netns returns the namespace m watches, nil for the caller's.
+func (m *Monitor) netns() *nsRef {
+	if m == nil {
+		return nil
+	}
+	return m.ns
 }
 
 // Close stops the monitor and waits for its goroutine to exit. Afterwards

@@ -24,6 +24,54 @@ type monitorConfig struct {
 	// its first event until pause is closed, so that tests can make events
 	// pile up in the socket until the kernel drops some.
 	pause <-chan struct{}
+
+	// ns is the namespace to watch (NewMonitorAt), nil for the caller's.
+	ns *nsRef
+}
+
+// newMonitorAt starts a monitor of the namespace r names, which it
+// identifies first so that its bindings can tell it from another.
+func newMonitorAt(ctx context.Context, r *nsRef) (*Monitor, error) {
+	id, err := r.id()
+	if err != nil {
+		return nil, err
+	}
+	r.want, r.monitor = id, r.spec
+	return newMonitor(ctx, monitorConfig{ns: r})
+}
+
+// openMonitorIn opens the monitor's sockets in the namespace it watches.
+func openMonitorIn(cfg monitorConfig) (*os.File, *netlink.Handle, error) {
+	if cfg.ns == nil {
+		// Both sockets must live in the caller's namespace: keep the
+		// thread.
+		runtime.LockOSThread()
+		f, h, err := openMonitorSockets(cfg)
+		runtime.UnlockOSThread()
+		if err != nil {
+			return nil, nil, fmt.Errorf("ifbind: starting link monitor: %w", err)
+		}
+		return f, h, nil
+	}
+	type socks struct {
+		f *os.File
+		h *netlink.Handle
+	}
+	s, err := runIn(&nsEntry{ref: cfg.ns}, func() (socks, error) {
+		f, h, err := openMonitorSockets(cfg)
+		if err != nil {
+			err = &netnsError{netns: cfg.ns.spec, err: fmt.Errorf("starting link monitor: %w", err)}
+		}
+		return socks{f, h}, err
+	})
+	if err != nil {
+		if s.f != nil {
+			s.f.Close()
+			s.h.Close()
+		}
+		return nil, nil, err
+	}
+	return s.f, s.h, nil
 }
 
 // defaultRcvbuf is the receive buffer the monitor asks for: room for a few
@@ -41,12 +89,9 @@ const maxBatch = 1024
 const dumpTries = 5
 
 func newMonitor(ctx context.Context, cfg monitorConfig) (*Monitor, error) {
-	// Both sockets must live in the caller's namespace: keep the thread.
-	runtime.LockOSThread()
-	f, h, err := openMonitorSockets(cfg)
-	runtime.UnlockOSThread()
+	f, h, err := openMonitorIn(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("ifbind: starting link monitor: %w", err)
+		return nil, err
 	}
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -54,7 +99,7 @@ func newMonitor(ctx context.Context, cfg monitorConfig) (*Monitor, error) {
 		h.Close()
 		return nil, fmt.Errorf("ifbind: starting link monitor: %w", err)
 	}
-	m := &Monitor{stopped: make(chan struct{}), done: make(chan struct{})}
+	m := &Monitor{stopped: make(chan struct{}), done: make(chan struct{}), ns: cfg.ns}
 	// Subscribed first, listed second: every change after the listing is
 	// in the socket, and replaying those that predate it converges.
 	t, err := m.dump(h, linkTable{})

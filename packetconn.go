@@ -63,7 +63,13 @@ func (lc *ListenConfig) ListenUDP(ctx context.Context, network string, laddr net
 	if laddr.Addr().IsValid() {
 		address = laddr.String()
 	}
-	pc, err := nlc.ListenPacket(ctx, network, address)
+	var pc net.PacketConn
+	if bd.ns == nil {
+		pc, err = nlc.ListenPacket(ctx, network, address)
+	} else {
+		nlc := nlc // the closure's own copy, so that only this path allocates it
+		pc, err = listenInNetns(bd, network, func() (net.PacketConn, error) { return nlc.ListenPacket(ctx, network, address) })
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -403,7 +409,7 @@ func (lc *ListenConfig) listenICMP(ctx context.Context, network string, laddr ne
 		// refused by the binder, before the socket binds to laddr.
 	}
 	if raw {
-		pc, err := nlc.ListenPacket(ctx, network, address)
+		pc, err := listenInNetns(bd, network, func() (net.PacketConn, error) { return nlc.ListenPacket(ctx, network, address) })
 		if err != nil {
 			return nil, err
 		}
@@ -415,7 +421,7 @@ func (lc *ListenConfig) listenICMP(ctx context.Context, network string, laddr ne
 	if laddr.IsValid() && (laddr.Is4() || laddr.Is4In6()) != (network == "udp4") {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: &net.AddrError{Err: "address of the wrong family", Addr: address}}
 	}
-	c, err := listenPing(network, laddr.Unmap(), zone, nlc.Control)
+	c, err := runIn(bd.ns, func() (net.PacketConn, error) { return listenPing(network, laddr.Unmap(), zone, nlc.Control) })
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}

@@ -89,6 +89,11 @@ var ErrLoopbackNameserver = errors.New("ifbind: a loopback nameserver cannot be 
 // route's network gives, which may differ from the one the interface's
 // network would give (split horizon, content delivery networks).
 //
+// With d.Netns set, or a Binding from NewMonitorAt, the queries are made
+// from that namespace, as d's dials are, and when no nameserver is given a
+// namespace named NAME (under /run/netns) reads /etc/netns/NAME/resolv.conf
+// when it exists, as ip netns exec does, else /etc/resolv.conf.
+//
 // The queries are dialed by a copy of d, with all its fields (LocalAddr,
 // Control...) but Resolver, which dials of IP addresses do not use: later
 // changes to d do not affect the resolver. It is safe for concurrent use.
@@ -96,7 +101,7 @@ var ErrLoopbackNameserver = errors.New("ifbind: a loopback nameserver cannot be 
 // socket without CAP_NET_RAW needs Linux 5.7 or newer. The ctx of each lookup
 // bounds its queries and their dials.
 func NewResolver(d *Dialer, nameservers ...string) (*net.Resolver, error) {
-	return newResolver(d, resolvConf, nameservers)
+	return newResolver(d, resolvConfOf(d, netnsEtc), nameservers)
 }
 
 // newResolver is NewResolver, reading conf when no nameserver is given.
@@ -105,6 +110,9 @@ func newResolver(d *Dialer, conf string, nameservers []string) (*net.Resolver, e
 		d = &Dialer{} // fails below, as the zero Dialer does
 	}
 	if _, err := newBinder(d.Index, d.Binding, false, nil, nil); err != nil {
+		return nil, err
+	}
+	if _, err := netnsOf(d.Netns, d.Binding); err != nil {
 		return nil, err
 	}
 	source := ""
@@ -125,7 +133,11 @@ func newResolver(d *Dialer, conf string, nameservers []string) (*net.Resolver, e
 	for _, ns := range nameservers {
 		ap, err := parseNameserver(ns, d.Index)
 		if err != nil {
-			return nil, &BindError{Index: d.Index, Name: interfaceName(d.Index), Err: fmt.Errorf("nameserver %q%s: %w", ns, source, err)}
+			name := ""
+			if !d.inNetns() {
+				name = interfaceName(d.Index)
+			}
+			return nil, &BindError{Index: d.Index, Name: name, Err: fmt.Errorf("nameserver %q%s: %w", ns, source, err)}
 		}
 		s.addrs = append(s.addrs, ap.String())
 	}

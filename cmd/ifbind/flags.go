@@ -200,6 +200,7 @@ func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 // (a namespace, a list of interfaces) is a field here.
 type ifaceFlags struct {
 	spec  string // -i
+	netns string // --netns
 	lists bool   // -i may list several interfaces (get, through ifbind.Uplinks)
 }
 
@@ -207,6 +208,7 @@ type ifaceFlags struct {
 func (f *ifaceFlags) register(fs *flagSet, verb string) {
 	fs.StringVar(&f.spec, "i", "", "the interface to "+verb+": `IFACE` is a name, altname, index or MAC (required)")
 	fs.aka("i", "interface")
+	fs.StringVar(&f.netns, "netns", "", netnsUsage)
 }
 
 // lookup returns the link the flags name. A missing -i is a usage error
@@ -220,7 +222,7 @@ func (f *ifaceFlags) lookup() (link ifbind.Link, code int, err error) {
 	}
 	// A list (-i eth0,wwan0) names its first link; each must exist.
 	for i, spec := range strings.Split(f.spec, ",") {
-		l, err := lookupIface(spec)
+		l, err := lookupIfaceIn(f.netns, spec)
 		if err != nil {
 			return link, exitInterface, err
 		}
@@ -234,11 +236,11 @@ func (f *ifaceFlags) lookup() (link ifbind.Link, code int, err error) {
 // dialer returns a Dialer whose sockets go where the flags say, through
 // link, which lookup returned.
 func (f *ifaceFlags) dialer(link ifbind.Link) *ifbind.Dialer {
-	return &ifbind.Dialer{Index: link.Index}
+	return &ifbind.Dialer{Index: link.Index, Netns: f.netns}
 }
 
 // listenConfig returns a ListenConfig whose sockets go where the flags
 // say, through link, which lookup returned.
 func (f *ifaceFlags) listenConfig(link ifbind.Link) *ifbind.ListenConfig {
-	return &ifbind.ListenConfig{Index: link.Index}
+	return &ifbind.ListenConfig{Index: link.Index, Netns: f.netns}
 }

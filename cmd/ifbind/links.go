@@ -23,7 +23,7 @@ type linkInfo struct {
 	Addresses []string `json:"addresses"` // CIDR form
 }
 
-const linksUsage = `Usage: ifbind links [--json]
+const linksUsage = `Usage: ifbind links [--json] [--netns NETNS]
 
 Lists every network link of this network namespace, from netlink: index,
 name, alternative names, operational state, MAC address and addresses, as
@@ -43,6 +43,7 @@ Examples:
 func cmdLinks(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlags("links", linksUsage, stdout, stderr)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	netns := fs.String("netns", "", netnsUsage)
 	pos, code, stop := fs.parse(args)
 	if stop {
 		return code
@@ -50,7 +51,7 @@ func cmdLinks(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if len(pos) > 0 {
 		return usageError(stderr, "links", "unexpected argument "+strconv.Quote(pos[0]))
 	}
-	links, err := listLinks()
+	links, err := listLinksIn(*netns)
 	if err != nil {
 		return fail(stderr, "links", exitInterface, err)
 	}

@@ -2,20 +2,48 @@ package main
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
+	"strings"
 
+	"github.com/ifbind/ifbind"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 )
 
 // listLinks dumps the links and the addresses of the calling thread's
 // network namespace from netlink, two requests in all.
-func listLinks() ([]linkInfo, error) {
-	links, err := netlink.LinkList()
+func listLinks() ([]linkInfo, error) { return listLinksIn("") }
+
+// listLinksIn is listLinks for the network namespace netns (a name under
+// /run/netns or a path), "" for the calling thread's.
+func listLinksIn(ns string) ([]linkInfo, error) {
+	h := &netlink.Handle{}
+	if ns != "" {
+		path := ns
+		if !strings.ContainsRune(ns, '/') {
+			path = "/run/netns/" + ns
+		}
+		nsh, err := netns.GetFromPath(path)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				err = fmt.Errorf("%w (%w)", ifbind.ErrNetnsGone, err)
+			}
+			return nil, fmt.Errorf("network namespace %s: %w", ns, err)
+		}
+		defer nsh.Close()
+		if h, err = netlink.NewHandleAt(nsh); err != nil {
+			return nil, fmt.Errorf("network namespace %s: %w", ns, err)
+		}
+		defer h.Close()
+	}
+	links, err := h.LinkList()
 	if err != nil {
 		return nil, fmt.Errorf("failed to list links: %w", err)
 	}
-	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	addrs, err := h.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
 		return nil, fmt.Errorf("failed to list addresses: %w", err)
 	}

@@ -6,7 +6,17 @@ import (
 	"fmt"
 	"net"
 	"slices"
+
+	"github.com/ifbind/ifbind"
 )
+
+// listLinksIn is listLinks, for this namespace only.
+func listLinksIn(netns string) ([]linkInfo, error) {
+	if netns != "" {
+		return nil, fmt.Errorf("network namespace %s: %w", netns, ifbind.ErrUnsupported)
+	}
+	return listLinks()
+}
 
 // listLinks lists the interfaces through the net package: there is no
 // netlink here, so no altnames and no operational state beyond up/down.

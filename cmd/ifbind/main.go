@@ -255,9 +255,12 @@ func (e *ifaceError) Unwrap() error { return e.err }
 func exitCode(err error) int {
 	var ie *ifaceError
 	var be *ifbind.BindError
+	var se *os.SyscallError
 	switch {
-	case errors.As(err, &ie), errors.As(err, &be):
+	case errors.As(err, &ie), errors.As(err, &be), errors.Is(err, ifbind.ErrNetnsGone):
 		return exitInterface
+	case errors.As(err, &se) && se.Syscall == "setns":
+		return exitInterface // the namespace of --netns cannot be entered
 	case errors.Is(err, syscall.EADDRINUSE):
 		return exitLocal
 	}

@@ -43,6 +43,7 @@ type Side struct {
 	Name      string // "a" or "b"; the servers of ServeNames answer with it
 	Index     int    // the client NIC's index
 	LinkName  string // the client NIC's name
+	Client    *NS    // the client NIC's namespace; nil for the test's (New)
 	Peer      *NS    // the peer's namespace
 	PeerIndex int    // the peer NIC's index, inside Peer
 
