@@ -25,21 +25,12 @@ var ingressOOBSize = unix.CmsgSpace(unix.SizeofInet6Pktinfo) + unix.CmsgSpace(un
 // buffer yields what was found before the flaw.
 func parseIngress(oob []byte) Ingress {
 	var in Ingress
-	hdr := unix.CmsgLen(0) // the aligned header length
-	for len(oob) >= unix.SizeofCmsghdr {
-		var l uint64
-		if unix.SizeofCmsghdr == 16 {
-			l = binary.NativeEndian.Uint64(oob)
-		} else {
-			l = uint64(binary.NativeEndian.Uint32(oob))
-		}
-		lenSize := unix.SizeofCmsghdr - 8
-		level := int32(binary.NativeEndian.Uint32(oob[lenSize:]))
-		typ := int32(binary.NativeEndian.Uint32(oob[lenSize+4:]))
-		if l < uint64(hdr) || l > uint64(len(oob)) {
+	for {
+		level, typ, data, rest, ok := nextCmsg(oob)
+		if !ok {
 			break
 		}
-		data := oob[hdr:l]
+		oob = rest
 		switch {
 		case level == unix.IPPROTO_IP && typ == unix.IP_PKTINFO && len(data) >= unix.SizeofInet4Pktinfo:
 			// struct in_pktinfo { int ipi_ifindex; struct in_addr
@@ -63,11 +54,6 @@ func parseIngress(oob []byte) Ingress {
 				in.Local = in.Dst
 			}
 		}
-		next := unix.CmsgSpace(int(l) - hdr)
-		if next >= len(oob) {
-			break
-		}
-		oob = oob[next:]
 	}
 	return in
 }
@@ -120,22 +106,13 @@ func replyOOB(b []byte, to netip.Addr, in Ingress) []byte {
 // than index: IP_PKTINFO and IPV6_PKTINFO override the socket's binding on
 // an unconnected send. It does not allocate unless it refuses.
 func checkOOB(oob []byte, index int) error {
-	hdr := unix.CmsgLen(0)
-	for len(oob) >= unix.SizeofCmsghdr {
-		var l uint64
-		if unix.SizeofCmsghdr == 16 {
-			l = binary.NativeEndian.Uint64(oob)
-		} else {
-			l = uint64(binary.NativeEndian.Uint32(oob))
-		}
-		lenSize := unix.SizeofCmsghdr - 8
-		level := int32(binary.NativeEndian.Uint32(oob[lenSize:]))
-		typ := int32(binary.NativeEndian.Uint32(oob[lenSize+4:]))
-		if l < uint64(hdr) || l > uint64(len(oob)) {
+	for {
+		level, typ, data, rest, ok := nextCmsg(oob)
+		if !ok {
 			// The kernel refuses a malformed buffer with EINVAL.
 			return nil
 		}
-		data := oob[hdr:l]
+		oob = rest
 		oif := 0
 		switch {
 		case level == unix.IPPROTO_IP && typ == unix.IP_PKTINFO && len(data) >= 4:
@@ -146,13 +123,34 @@ func checkOOB(oob []byte, index int) error {
 		if oif != 0 && oif != index {
 			return &BindError{Index: index, Err: &ingressError{index: oif, pktinfo: true}}
 		}
-		next := unix.CmsgSpace(int(l) - hdr)
-		if next >= len(oob) {
-			break
-		}
-		oob = oob[next:]
 	}
-	return nil
+}
+
+// nextCmsg reads the first control message of oob, in place: its level,
+// type and data, and what follows it. ok is false when oob holds no whole
+// message (it is empty, or malformed from here on).
+func nextCmsg(oob []byte) (level, typ int32, data, rest []byte, ok bool) {
+	hdr := unix.CmsgLen(0) // the aligned header length
+	if len(oob) < unix.SizeofCmsghdr {
+		return 0, 0, nil, nil, false
+	}
+	var l uint64
+	if unix.SizeofCmsghdr == 16 {
+		l = binary.NativeEndian.Uint64(oob)
+	} else {
+		l = uint64(binary.NativeEndian.Uint32(oob))
+	}
+	lenSize := unix.SizeofCmsghdr - 8
+	level = int32(binary.NativeEndian.Uint32(oob[lenSize:]))
+	typ = int32(binary.NativeEndian.Uint32(oob[lenSize+4:]))
+	if l < uint64(hdr) || l > uint64(len(oob)) {
+		return 0, 0, nil, nil, false
+	}
+	data = oob[hdr:l]
+	if next := unix.CmsgSpace(int(l) - hdr); next < len(oob) {
+		rest = oob[next:]
+	}
+	return level, typ, data, rest, true
 }
 
 // boundOf returns the index c is bound to, 0 for none.
