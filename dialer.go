@@ -201,17 +201,24 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	return c, err
 }
 
+// dialNet is the body of DialTCP, DialUDP and DialIP, which return net's
+// own types: a closing binding, whose conns would need wrapping, is refused.
+func dialNet[C any](d *Dialer, network, method string, do func(nd net.Dialer) (C, error)) (C, error) {
+	if err := closingRefused(d.Binding, "dial", network, method); err != nil {
+		var zero C
+		return zero, err
+	}
+	if d.inNetns() {
+		return dialInNetns(d, network, do)
+	}
+	return dial(d, network, do)
+}
+
 // DialTCP is net.Dialer's DialTCP through a socket bound to d.Index, or to
 // the link d.Binding chooses. ctx bounds the connect; it does not affect the
 // connection once made.
 func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.TCPConn, error) {
-	if err := closingRefused(d.Binding, "dial", network, "DialTCP"); err != nil {
-		return nil, err
-	}
-	if d.inNetns() {
-		return dialInNetns(d, network, func(nd net.Dialer) (*net.TCPConn, error) { return nd.DialTCP(ctx, network, laddr, raddr) })
-	}
-	return dial(d, network, func(nd net.Dialer) (*net.TCPConn, error) {
+	return dialNet(d, network, "DialTCP", func(nd net.Dialer) (*net.TCPConn, error) {
 		return nd.DialTCP(ctx, network, laddr, raddr)
 	})
 }
@@ -220,13 +227,7 @@ func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip
 // the link d.Binding chooses. ctx bounds the making of the socket; it does
 // not affect the conn once made.
 func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.UDPConn, error) {
-	if err := closingRefused(d.Binding, "dial", network, "DialUDP"); err != nil {
-		return nil, err
-	}
-	if d.inNetns() {
-		return dialInNetns(d, network, func(nd net.Dialer) (*net.UDPConn, error) { return nd.DialUDP(ctx, network, laddr, raddr) })
-	}
-	return dial(d, network, func(nd net.Dialer) (*net.UDPConn, error) {
+	return dialNet(d, network, "DialUDP", func(nd net.Dialer) (*net.UDPConn, error) {
 		return nd.DialUDP(ctx, network, laddr, raddr)
 	})
 }
@@ -235,13 +236,7 @@ func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip
 // or to the link d.Binding chooses. Raw sockets need CAP_NET_RAW. ctx bounds
 // the making of the socket; it does not affect the conn once made.
 func (d *Dialer) DialIP(ctx context.Context, network string, laddr, raddr netip.Addr) (*net.IPConn, error) {
-	if err := closingRefused(d.Binding, "dial", network, "DialIP"); err != nil {
-		return nil, err
-	}
-	if d.inNetns() {
-		return dialInNetns(d, network, func(nd net.Dialer) (*net.IPConn, error) { return nd.DialIP(ctx, network, laddr, raddr) })
-	}
-	return dial(d, network, func(nd net.Dialer) (*net.IPConn, error) {
+	return dialNet(d, network, "DialIP", func(nd net.Dialer) (*net.IPConn, error) {
 		return nd.DialIP(ctx, network, laddr, raddr)
 	})
 }
