@@ -181,7 +181,14 @@ func (bd binder) control(ctx context.Context, si sockInfo, c syscall.RawConn) er
 		// in a listen's local address, a dial's local address (the
 		// kernel rebinds on bind) or a dial's remote one (refused by
 		// the kernel at connect; refused here with a clearer error).
-		if err := checkZone(zoneOf(si.address), t.index, t.name); err != nil {
+		zone := zoneOf(si.address)
+		if si.listen && zone != "" {
+			// Only a copy from NetListenConfig gets here with a zone
+			// (ListenConfig's methods cut it): net would turn it into a
+			// scope through its own cache, which ifbind cannot check.
+			return &BindError{Index: t.index, Name: t.name, Err: &zoneError{zone: zone, rebind: true}}
+		}
+		if err := checkZone(zone, t.index, t.name); err != nil {
 			return err
 		}
 		if err := checkZone(bd.lzone, t.index, t.name); err != nil {
@@ -228,24 +235,51 @@ func zoneOf(address string) string {
 	return zone
 }
 
-// addrZone returns the zone of a local address a caller set on a
-// net.Dialer, or "" when it has none.
-func addrZone(a net.Addr) string {
+// cutAddrZone returns a, a local address a caller set on a net.Dialer,
+// without its zone, and the zone: see cutZone.
+func cutAddrZone(a net.Addr) (net.Addr, string) {
 	switch a := a.(type) {
 	case *net.TCPAddr:
-		if a != nil {
-			return a.Zone
+		if a != nil && a.Zone != "" {
+			c := *a
+			c.Zone = ""
+			return &c, a.Zone
 		}
 	case *net.UDPAddr:
-		if a != nil {
-			return a.Zone
+		if a != nil && a.Zone != "" {
+			c := *a
+			c.Zone = ""
+			return &c, a.Zone
 		}
 	case *net.IPAddr:
-		if a != nil {
-			return a.Zone
+		if a != nil && a.Zone != "" {
+			c := *a
+			c.Zone = ""
+			return &c, a.Zone
 		}
 	}
-	return ""
+	return a, ""
+}
+
+// cutZone returns address ("host%zone:port", "[host%zone]:port" or
+// "host%zone") without its zone, and the zone. ifbind checks a local
+// address's zone against the interface it binds the socket to, then binds
+// without it: the kernel rebinds a socket to the interface an IPv6 scope
+// names (bind(2) of a link-local address), and net turns a zone name into
+// that scope through a cache of its own, which may be stale or of another
+// namespace, so that a zone that ifbind found to name the bound interface
+// could reach the kernel as another's. Without a scope, the kernel binds
+// the address on the interface the socket is already bound to.
+func cutZone(address string) (string, string) {
+	i := strings.IndexByte(address, '%')
+	if i < 0 {
+		return address, ""
+	}
+	j := len(address)
+	if k := strings.IndexByte(address[i:], ']'); k >= 0 {
+		j = i + k
+	}
+	return address[:i] + address[j:], address[i+1 : j]
 }
 
 // checkZone refuses an IPv6 zone that names another interface than index,
@@ -271,20 +305,32 @@ func zoneCause(zone string, index int) error {
 	if err != nil {
 		return &zoneError{zone: zone}
 	}
-	if zi == index {
-		return nil
+	if zi != index {
+		return &zoneError{zone: zone, index: zi}
 	}
-	return &zoneError{zone: zone, index: zi}
+	if isDigits(zone) {
+		// A number that is also a link's name or altname names two
+		// interfaces, and net may take it for either.
+		if n, err := strconv.Atoi(zone); err == nil && n != zi {
+			return &zoneError{zone: zone, index: n}
+		}
+	}
+	return nil
 }
 
 // A zoneError says that an address's zone names another interface than
 // the one bound, or none. It unwraps to syscall.EINVAL.
 type zoneError struct {
-	zone  string
-	index int // the interface the zone names; 0 when it names none
+	zone   string
+	index  int  // the interface the zone names; 0 when it names none
+	rebind bool // a zone in a listen address of a plain net.ListenConfig
 }
 
 func (e *zoneError) Error() string {
+	if e.rebind {
+		return "address zone %" + e.zone + " in a listen address would rebind the socket to the interface net takes it for: " +
+			"drop it, the binding already chooses the interface (" + syscall.EINVAL.Error() + ")"
+	}
 	if e.index == 0 {
 		return "address zone %" + e.zone + " names no interface (" + syscall.EINVAL.Error() + ")"
 	}

@@ -90,7 +90,6 @@ type Dialer struct {
 // fails: a net.Dialer makes its sockets in the caller's namespace.
 func (d *Dialer) NetDialer() *net.Dialer {
 	bd, _ := newBinder(d.Index, d.Binding, false, d.Control, d.ControlContext)
-	bd.lzone = addrZone(d.LocalAddr)
 	bd.exposed = true
 	if g := closingOf(d.Binding); g != nil {
 		bd.err = g.unwrappable("NetDialer")
@@ -99,6 +98,7 @@ func (d *Dialer) NetDialer() *net.Dialer {
 		bd.err = &netnsError{netns: d.Netns, err: errNetnsNetDialer}
 	}
 	nd := d.Dialer
+	nd.LocalAddr, bd.lzone = cutAddrZone(nd.LocalAddr)
 	nd.Control = nil
 	nd.ControlContext = bd.dialHook()
 	return &nd
@@ -115,11 +115,12 @@ func (d *Dialer) prepare(network string) (net.Dialer, binder, error) {
 	if bd.b != nil {
 		bd.bound = new(int64) // each socket's index, for dialError
 	}
-	bd.lzone = addrZone(d.LocalAddr)
 	if err := bd.enter(d.Netns); err != nil {
 		return net.Dialer{}, bd, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
 	nd := d.Dialer
+	// The binder checks the zone; the kernel never sees it (see cutZone).
+	nd.LocalAddr, bd.lzone = cutAddrZone(nd.LocalAddr)
 	if isTCPNetwork(network) && nd.MultipathTCP() {
 		return net.Dialer{}, bd, &net.OpError{Op: "dial", Net: network, Err: &BindError{Index: d.Index, Err: errMultipathTCP}}
 	}

@@ -229,6 +229,64 @@ var escapeRows = []struct {
 		}
 		e.staysOnA(t, m)
 	}},
+	{"a zone that net would read otherwise than ifbind", escClosed, func(t *testing.T, e *escape) {
+		ctx := context.Background()
+		// A number that is also A's altname names A to a name lookup
+		// and B to net, which does not know altnames: refused.
+		digits := strconv.Itoa(e.tp.B.Index)
+		a, err := e.h.LinkByIndex(e.tp.A.Index)
+		if err != nil {
+			t.Fatalf("failed to find A: %v", err)
+		}
+		if err := e.h.LinkAddAltName(a, digits); err != nil {
+			t.Fatalf("failed to give A the altname %s: %v", digits, err)
+		}
+		d := &Dialer{Index: e.tp.A.Index}
+		d.LocalAddr = escLocal("udp6", escLLClient.WithZone(digits))
+		c, err := d.Dial("udp6", netip.AddrPortFrom(escLLPeer, 7406).String())
+		if c != nil {
+			c.Close()
+		}
+		e.wantZoneRefused(t, "dial from a zone that is A's altname and B's index", err)
+		if err := e.h.LinkDelAltName(a, digits); err != nil {
+			t.Fatalf("failed to drop A's altname %s: %v", digits, err)
+		}
+		// net's own table of zones, filled now, is stale once A and B
+		// swap names: for net, B's old name still names B. ifbind finds
+		// the zone names A, binds without it, and the kernel keeps A.
+		if _, err := net.Interfaces(); err != nil {
+			t.Fatalf("failed to list interfaces: %v", err)
+		}
+		e.rename(t, e.tp.A.Index, "ifb-t")
+		e.rename(t, e.tp.B.Index, e.tp.A.LinkName)
+		e.rename(t, e.tp.A.Index, e.tp.B.LinkName)
+		t.Cleanup(func() {
+			e.rename(t, e.tp.A.Index, "ifb-t")
+			e.rename(t, e.tp.B.Index, e.tp.B.LinkName)
+			e.rename(t, e.tp.A.Index, e.tp.A.LinkName)
+		})
+		zone := e.tp.B.LinkName // A's name now
+		d = &Dialer{Index: e.tp.A.Index}
+		d.LocalAddr = escLocal("udp6", escLLClient.WithZone(zone))
+		e.udpStaysOnA(t, d, escLLPeer)
+		lc := &ListenConfig{Index: e.tp.A.Index}
+		pc, err := lc.ListenPacket(ctx, "udp6", netip.AddrPortFrom(escLLClient.WithZone(zone), 0).String())
+		if err != nil {
+			t.Fatalf("failed to listen on %%%s: %v", zone, err)
+		}
+		defer pc.Close()
+		if got := boundIndexOf(t, pc.(*net.UDPConn)); got != e.tp.A.Index {
+			t.Errorf("a listen on %%%s is bound to %d, want A's %d", zone, got, e.tp.A.Index)
+		}
+		e.packetStaysOnA(t, pc, netip.AddrPortFrom(escLLPeer, 7407))
+		// A copy from NetListenConfig cannot cut the zone from what its
+		// caller passes: it refuses every zone in a listen address.
+		_, err = lc.NetListenConfig().ListenPacket(ctx, "udp6", netip.AddrPortFrom(escLLClient.WithZone(zone), 0).String())
+		var be *BindError
+		if !errors.As(err, &be) || be.Index != e.tp.A.Index || !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("NetListenConfig listen on %%%s: got %v, want a *BindError for %d, EINVAL", zone, err, e.tp.A.Index)
+		}
+	}},
 	{"a zone naming B in WriteTo on a *net.UDPConn", escDocument, func(t *testing.T, e *escape) {
 		// ifbind hands out net's own *net.UDPConn and does not see its
 		// writes: the kernel lets the zone override the binding.

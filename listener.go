@@ -82,7 +82,7 @@ func (lc *ListenConfig) NetListenConfig() *net.ListenConfig {
 // interface. ctx is used while the listener is made; it does not affect the
 // listener once made. Unix networks are listened on without binding.
 func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (net.Listener, error) {
-	nlc, bd, err := lc.prepare(network, false)
+	nlc, bd, address, err := lc.prepare(network, address, false)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 // it. ctx is used while the conn is made; it does not affect the conn once
 // made. Unix networks are listened on without binding.
 func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
-	nlc, bd, err := lc.prepare(network, false)
+	nlc, bd, address, err := lc.prepare(network, address, false)
 	if err != nil {
 		return nil, err
 	}
@@ -125,22 +125,24 @@ func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address strin
 // prepare returns a copy of lc.ListenConfig that binds its sockets, and the
 // binder that binds them, or the error of a listen that cannot bind, before
 // any socket exists. With track set, the binder records the index it bound.
-func (lc *ListenConfig) prepare(network string, track bool) (net.ListenConfig, binder, error) {
+func (lc *ListenConfig) prepare(network, address string, track bool) (net.ListenConfig, binder, string, error) {
 	nlc := lc.ListenConfig
 	if isUnixNetwork(network) {
-		return nlc, binder{}, nil
+		return nlc, binder{}, address, nil
 	}
 	bd, err := newBinder(lc.Index, lc.Binding, true, lc.Control, nil)
 	if err != nil {
-		return nlc, bd, &net.OpError{Op: "listen", Net: network, Err: err}
+		return nlc, bd, address, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
+	// The binder checks the zone; the kernel never sees it (see cutZone).
+	address, bd.lzone = cutZone(address)
 	if track {
 		bd.bound = new(int64)
 	}
 	nlc.SetMultipathTCP(false)
 	if err := bd.enter(lc.Netns); err != nil {
-		return nlc, bd, &net.OpError{Op: "listen", Net: network, Err: err}
+		return nlc, bd, address, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
 	nlc.Control = bd.listenHook()
-	return nlc, bd, nil
+	return nlc, bd, address, nil
 }

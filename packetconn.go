@@ -55,13 +55,13 @@ func (lc *ListenConfig) ListenUDP(ctx context.Context, network string, laddr net
 	if err := closingRefused(lc.Binding, "listen", network, "ListenUDP"); err != nil {
 		return nil, err
 	}
-	nlc, bd, err := lc.prepare(network, true)
-	if err != nil {
-		return nil, err
-	}
 	address := ":" + strconv.Itoa(int(laddr.Port()))
 	if laddr.Addr().IsValid() {
 		address = laddr.String()
+	}
+	nlc, bd, address, err := lc.prepare(network, address, true)
+	if err != nil {
+		return nil, err
 	}
 	var pc net.PacketConn
 	if bd.ns == nil {
@@ -396,17 +396,17 @@ func (lc *ListenConfig) listenICMP(ctx context.Context, network string, laddr ne
 	default:
 		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
 	}
-	nlc, bd, err := lc.prepare(network, true)
-	if err != nil {
-		return nil, err
-	}
-	zone := 0
 	if z := laddr.Zone(); z != "" {
-		if zone, err = zoneIndex(z); err != nil {
+		if _, err := zoneIndex(z); err != nil {
 			return nil, &net.OpError{Op: "listen", Net: network, Err: &net.AddrError{Err: err.Error(), Addr: address}}
 		}
 		// A zone that names another interface than the one bound is
-		// refused by the binder, before the socket binds to laddr.
+		// refused by the binder, before the socket binds to laddr; the
+		// socket binds without it, so the kernel keeps the binding.
+	}
+	nlc, bd, address, err := lc.prepare(network, address, true)
+	if err != nil {
+		return nil, err
 	}
 	if raw {
 		pc, err := listenInNetns(bd, network, func() (net.PacketConn, error) { return nlc.ListenPacket(ctx, network, address) })
@@ -421,7 +421,7 @@ func (lc *ListenConfig) listenICMP(ctx context.Context, network string, laddr ne
 	if laddr.IsValid() && (laddr.Is4() || laddr.Is4In6()) != (network == "udp4") {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: &net.AddrError{Err: "address of the wrong family", Addr: address}}
 	}
-	c, err := runIn(bd.ns, func() (net.PacketConn, error) { return listenPing(network, laddr.Unmap(), zone, nlc.Control) })
+	c, err := runIn(bd.ns, func() (net.PacketConn, error) { return listenPing(network, laddr.Unmap().WithZone(""), nlc.Control) })
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
@@ -441,6 +441,16 @@ func zoneIndex(zone string) (int, error) {
 		}
 	}
 	return 0, err
+}
+
+// unzoned returns a without its zone: a checked zone goes no further, so
+// that net cannot take it for another interface (see cutZone).
+func unzoned[A interface{ *net.IPAddr | *net.UDPAddr }](a A) A {
+	if a == nil {
+		return a
+	}
+	c, _ := cutAddrZone(net.Addr(a))
+	return c.(A)
 }
 
 // icmpIPConn is a raw ICMP conn of ListenICMP: a *net.IPConn whose write
@@ -470,6 +480,7 @@ func (c *icmpIPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		if err := c.check(a, nil); err != nil {
 			return 0, err
 		}
+		addr, _ = cutAddrZone(a) // the socket's binding is the scope
 	}
 	return c.IPConn.WriteTo(b, addr)
 }
@@ -478,14 +489,14 @@ func (c *icmpIPConn) WriteToIP(b []byte, addr *net.IPAddr) (int, error) {
 	if err := c.check(addr, nil); err != nil {
 		return 0, err
 	}
-	return c.IPConn.WriteToIP(b, addr)
+	return c.IPConn.WriteToIP(b, unzoned(addr))
 }
 
 func (c *icmpIPConn) WriteMsgIP(b, oob []byte, addr *net.IPAddr) (n, oobn int, err error) {
 	if err := c.check(addr, oob); err != nil {
 		return 0, 0, err
 	}
-	return c.IPConn.WriteMsgIP(b, oob, addr)
+	return c.IPConn.WriteMsgIP(b, oob, unzoned(addr))
 }
 
 // icmpUDPConn is an unprivileged ICMP conn of ListenICMP: a *net.UDPConn
@@ -514,6 +525,7 @@ func (c *icmpUDPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		if err := c.check(a.Zone, a, nil); err != nil {
 			return 0, err
 		}
+		addr, _ = cutAddrZone(a) // the socket's binding is the scope
 	}
 	return c.UDPConn.WriteTo(b, addr)
 }
@@ -524,7 +536,7 @@ func (c *icmpUDPConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
 			return 0, err
 		}
 	}
-	return c.UDPConn.WriteToUDP(b, addr)
+	return c.UDPConn.WriteToUDP(b, unzoned(addr))
 }
 
 func (c *icmpUDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
@@ -533,7 +545,7 @@ func (c *icmpUDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, er
 			return 0, err
 		}
 	}
-	return c.UDPConn.WriteToUDPAddrPort(b, addr)
+	return c.UDPConn.WriteToUDPAddrPort(b, netip.AddrPortFrom(addr.Addr().WithZone(""), addr.Port()))
 }
 
 func (c *icmpUDPConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, err error) {
@@ -544,7 +556,7 @@ func (c *icmpUDPConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int
 	if err := c.check(zone, addr, oob); err != nil {
 		return 0, 0, err
 	}
-	return c.UDPConn.WriteMsgUDP(b, oob, addr)
+	return c.UDPConn.WriteMsgUDP(b, oob, unzoned(addr))
 }
 
 func (c *icmpUDPConn) WriteMsgUDPAddrPort(b, oob []byte, addr netip.AddrPort) (n, oobn int, err error) {
@@ -553,7 +565,7 @@ func (c *icmpUDPConn) WriteMsgUDPAddrPort(b, oob []byte, addr netip.AddrPort) (n
 			return 0, 0, err
 		}
 	}
-	return c.UDPConn.WriteMsgUDPAddrPort(b, oob, addr)
+	return c.UDPConn.WriteMsgUDPAddrPort(b, oob, netip.AddrPortFrom(addr.Addr().WithZone(""), addr.Port()))
 }
 
 // errPingGroup explains a refused unprivileged ICMP socket.

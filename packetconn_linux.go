@@ -201,7 +201,7 @@ func ipv6Only(c *net.UDPConn) (bool, error) {
 // IPPROTO_ICMPV6), runs ctl on it (the binding of a ListenConfig), binds it
 // to laddr, scoped to the interface index zone when laddr has a zone, and
 // hands it to the net package.
-func listenPing(network string, laddr netip.Addr, zone int, ctl ctlFunc) (net.PacketConn, error) {
+func listenPing(network string, laddr netip.Addr, ctl ctlFunc) (net.PacketConn, error) {
 	family, proto := unix.AF_INET, unix.IPPROTO_ICMP
 	var sa unix.Sockaddr = &unix.SockaddrInet4{}
 	if network == "udp6" {
@@ -212,7 +212,7 @@ func listenPing(network string, laddr netip.Addr, zone int, ctl ctlFunc) (net.Pa
 		if laddr.Is4() {
 			sa = &unix.SockaddrInet4{Addr: laddr.As4()}
 		} else {
-			sa = &unix.SockaddrInet6{Addr: laddr.As16(), ZoneId: uint32(zone)}
+			sa = &unix.SockaddrInet6{Addr: laddr.As16()}
 		}
 	}
 	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, proto)
@@ -233,7 +233,18 @@ func listenPing(network string, laddr netip.Addr, zone int, ctl ctlFunc) (net.Pa
 		return nil, err
 	}
 	var berr error
-	if cerr := rc.Control(func(fd uintptr) { berr = unix.Bind(int(fd), sa) }); cerr != nil {
+	if cerr := rc.Control(func(fd uintptr) {
+		if sa6, ok := sa.(*unix.SockaddrInet6); ok && (laddr.IsLinkLocalUnicast() || laddr.IsLinkLocalMulticast()) {
+			// A ping socket wants a scope for a link-local address:
+			// the one it is bound to, whatever laddr's zone said.
+			var index int
+			if index, berr = boundIndex(int(fd)); berr != nil {
+				return
+			}
+			sa6.ZoneId = uint32(index)
+		}
+		berr = unix.Bind(int(fd), sa)
+	}); cerr != nil {
 		return nil, cerr
 	}
 	if berr != nil {

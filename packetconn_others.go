@@ -34,6 +34,6 @@ func checkBound(*net.UDPConn, int) error { return nil }
 // option on an IPv6 socket: whether it also carries IPv4 is not read here.
 func ipv6Only(*net.UDPConn) (bool, error) { return true, nil }
 
-func listenPing(network string, _ netip.Addr, _ int, _ ctlFunc) (net.PacketConn, error) {
+func listenPing(network string, _ netip.Addr, _ ctlFunc) (net.PacketConn, error) {
 	return nil, fmt.Errorf("ifbind: %q: %w", network, unsupportedError("an unprivileged ICMP socket"))
 }
