@@ -44,6 +44,7 @@ type Monitor struct {
 	// Counters, for tests and diagnostics.
 	events  atomic.Uint64 // link messages applied
 	resyncs atomic.Uint64 // dumps after the kernel dropped events
+	routeDumps atomic.Uint64 // route listings after a change without route events
 }
 
 // NewMonitor subscribes to the link events of the calling thread's network
@@ -153,6 +154,7 @@ func (t linkTable) dropNames(e *linkEntry) {
 // A snapshot is a Monitor's table at one moment. It is immutable.
 type snapshot struct {
 	linkTable
+	routes  routeView     // every routing table (route.go)
 	err     error         // non-nil once the monitor has stopped
 	changed chan struct{} // closed when a newer snapshot replaces this one
 }

@@ -63,7 +63,13 @@ func newMonitor(ctx context.Context, cfg monitorConfig) (*Monitor, error) {
 		h.Close()
 		return nil, fmt.Errorf("ifbind: starting link monitor: %w", err)
 	}
-	m.publish(&snapshot{linkTable: t})
+	rv, err := dumpRoutes(h)
+	if err != nil {
+		f.Close()
+		h.Close()
+		return nil, fmt.Errorf("ifbind: starting link monitor: %w", err)
+	}
+	m.publish(&snapshot{linkTable: t, routes: rv})
 	go m.run(f, rc, h, cfg)
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { m.stop(context.Cause(ctx)) })
@@ -89,9 +95,13 @@ func openMonitorSockets(cfg monitorConfig) (*os.File, *netlink.Handle, error) {
 			return nil, nil, os.NewSyscallError("setsockopt", err)
 		}
 	}
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: unix.RTMGRP_LINK}); err != nil {
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: unix.RTMGRP_LINK | routeGroups}); err != nil {
 		unix.Close(fd)
 		return nil, nil, os.NewSyscallError("bind", err)
+	}
+	if err := joinNexthopGroup(fd); err != nil {
+		unix.Close(fd)
+		return nil, nil, err
 	}
 	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
@@ -139,8 +149,8 @@ func (m *Monitor) read(rc syscall.RawConn, h *netlink.Handle, cfg monitorConfig)
 	}
 	buf := make([]byte, 64<<10)
 	for {
-		cur := m.load().linkTable
-		var next linkTable // a copy of cur, made at the first change
+		cur := m.load()
+		b := batch{cur: cur.linkTable, routes: routeBatch{base: cur.routes}}
 		var rerr error
 		err := rc.Read(func(fd uintptr) bool {
 			for n := 0; n < maxBatch; n++ {
@@ -160,10 +170,7 @@ func (m *Monitor) read(rc syscall.RawConn, h *netlink.Handle, cfg monitorConfig)
 				if sa, ok := from.(*unix.SockaddrNetlink); !ok || sa.Pid != 0 {
 					continue // not from the kernel
 				}
-				if next.byIndex == nil {
-					next = cur.clone()
-				}
-				if !m.apply(next, buf[:nr]) {
+				if !m.apply(&b, buf[:nr]) {
 					rerr = errUnreadable
 					return true
 				}
@@ -173,8 +180,17 @@ func (m *Monitor) read(rc syscall.RawConn, h *netlink.Handle, cfg monitorConfig)
 		if err != nil {
 			return err
 		}
-		if next.byIndex != nil {
-			m.publish(&snapshot{linkTable: next})
+		if b.next.byIndex != nil || b.routes.changed() {
+			links := b.next
+			if links.byIndex == nil {
+				links = b.cur // only routes changed
+			}
+			m.publish(&snapshot{linkTable: links, routes: b.routes.view()})
+		}
+		if b.routes.dump {
+			if err := m.resyncRoutes(h); err != nil {
+				return err
+			}
 		}
 		switch {
 		case rerr == nil:
@@ -223,8 +239,41 @@ func (m *Monitor) resync(rc syscall.RawConn, h *netlink.Handle) error {
 	if err != nil {
 		return err
 	}
-	m.publish(&snapshot{linkTable: t})
+	rv, err := dumpRoutes(h)
+	if err != nil {
+		return err
+	}
+	m.publish(&snapshot{linkTable: t, routes: rv})
 	return nil
+}
+
+// resyncRoutes lists the routes again, after a change that moves routes
+// without route events (a nexthop object's). Events queued meanwhile are
+// replayed by read as usual.
+func (m *Monitor) resyncRoutes(h *netlink.Handle) error {
+	m.routeDumps.Add(1)
+	rv, err := dumpRoutes(h)
+	if err != nil {
+		return err
+	}
+	m.publish(&snapshot{linkTable: m.load().linkTable, routes: rv})
+	return nil
+}
+
+// A batch is what one read applies before the monitor publishes: the link
+// table, copied at its first change, and the route mirror's changes.
+type batch struct {
+	cur    linkTable
+	next   linkTable // a copy of cur, made at the first link change
+	routes routeBatch
+}
+
+// links returns the link table to change or publish.
+func (b *batch) links() linkTable {
+	if b.next.byIndex == nil {
+		b.next = b.cur.clone()
+	}
+	return b.next
 }
 
 // dump lists the links through h and returns them as a table, keeping the
@@ -255,15 +304,22 @@ func (m *Monitor) dump(h *netlink.Handle, prev linkTable) (linkTable, error) {
 	return t, nil
 }
 
-// apply applies the link messages of one datagram to t. It reports false
-// when it could not read one, and the table may have missed a change.
-func (m *Monitor) apply(t linkTable, b []byte) bool {
+// apply applies the link and route messages of one datagram to bt. It
+// reports false when it could not read one, and the table may have missed a
+// change.
+func (m *Monitor) apply(bt *batch, b []byte) bool {
 	msgs, err := syscall.ParseNetlinkMessage(b)
 	if err != nil {
 		return false
 	}
 	for i := range msgs {
 		msg := &msgs[i]
+		if isRouteMsg(msg.Header.Type) {
+			if !applyRouteMsg(&bt.routes, msg) {
+				return false
+			}
+			continue
+		}
 		if msg.Header.Type != unix.RTM_NEWLINK && msg.Header.Type != unix.RTM_DELLINK {
 			continue
 		}
@@ -276,8 +332,11 @@ func (m *Monitor) apply(t linkTable, b []byte) bool {
 			continue
 		}
 		m.events.Add(1)
+		t := bt.links()
 		if msg.Header.Type == unix.RTM_DELLINK {
-			t.del(int(int32(binary.NativeEndian.Uint32(msg.Data[4:8]))))
+			index := int(int32(binary.NativeEndian.Uint32(msg.Data[4:8])))
+			t.del(index)
+			routesLinkGone(&bt.routes, index)
 			continue
 		}
 		hdr := unix.NlMsghdr(msg.Header)
@@ -293,11 +352,14 @@ func (m *Monitor) apply(t linkTable, b []byte) bool {
 			id = prev.id
 		}
 		t.set(m.entry(link, id, prev))
+		if prev != nil {
+			routesLinkDown(&bt.routes, t, prev.link, link)
+		}
 	}
 	return true
 }
 
 func entryOf(l netlink.Link) (Link, linkIdentity) {
 	a := l.Attrs()
-	return linkOf(l), linkIdentity{kind: l.Type(), hw: string(a.HardwareAddr), parent: a.ParentIndex}
+	return linkOf(l), linkIdentity{kind: linkKind(l), hw: string(a.HardwareAddr), parent: a.ParentIndex}
 }

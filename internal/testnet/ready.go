@@ -20,7 +20,8 @@ import (
 func (tp *Topo) WaitReady(t testing.TB) {
 	t.Helper()
 	for _, s := range tp.Sides() {
-		if err := waitReady(netlink.NewHandle, s.Index); err != nil {
+		client := func(...int) (*netlink.Handle, error) { return tp.Client.Handle() }
+		if err := waitReady(client, s.Index); err != nil {
 			t.Fatalf("link %s never became ready: %v", s.LinkName, err)
 		}
 		peer := func(...int) (*netlink.Handle, error) { return netlink.NewHandleAt(netns.NsHandle(s.Peer.fd)) }

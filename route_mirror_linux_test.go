@@ -1,0 +1,281 @@
+package ifbind
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// routeLines renders a route view as sorted lines, one per route (one per
+// next hop of an IPv6 route, as the kernel keeps them), for comparison.
+func routeLines(v routeView) []string {
+	var lines []string
+	for id, t := range v.tables {
+		for pfx, entries := range t.All() {
+			for _, r := range entries {
+				var nh []string
+				for _, h := range r.nh {
+					nh = append(nh, fmt.Sprintf("%d/%v", h.index, h.gw))
+				}
+				lines = append(lines, fmt.Sprintf("table %d %v metric %d tos %d type %d nh %s", id, pfx, r.metric, r.tos, r.typ, strings.Join(nh, ",")))
+			}
+		}
+	}
+	slices.Sort(lines)
+	return lines
+}
+
+// kernelRouteLines lists every table through h and renders it as
+// routeLines does, from the netlink package's parsing of the dump.
+func kernelRouteLines(t testing.TB, h *netlink.Handle) []string {
+	t.Helper()
+	routes, err := h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		t.Fatalf("failed to list routes: %v", err)
+	}
+	var lines []string
+	for _, r := range routes {
+		pfx := "0.0.0.0/0"
+		if r.Family == unix.AF_INET6 {
+			pfx = "::/0"
+		}
+		if r.Dst != nil {
+			pfx = r.Dst.String()
+		}
+		type hop struct {
+			index int
+			gw    net.IP
+		}
+		hops := []hop{{r.LinkIndex, r.Gw}}
+		if len(r.MultiPath) > 0 {
+			hops = hops[:0]
+			for _, m := range r.MultiPath {
+				hops = append(hops, hop{m.LinkIndex, m.Gw})
+			}
+		}
+		var all []string
+		for _, h := range hops {
+			gw := "invalid IP"
+			if h.gw != nil {
+				gw = h.gw.String()
+			}
+			all = append(all, fmt.Sprintf("%d/%s", h.index, gw))
+		}
+		if r.LinkIndex == 0 && len(r.MultiPath) == 0 {
+			all = nil
+		}
+		line := func(nh []string) string {
+			return fmt.Sprintf("table %d %s metric %d tos %d type %d nh %s", r.Table, pfx, r.Priority, r.Tos, r.Type, strings.Join(nh, ","))
+		}
+		if r.Family == unix.AF_INET6 && len(all) > 1 {
+			for _, h := range all {
+				lines = append(lines, line([]string{h}))
+			}
+			continue
+		}
+		lines = append(lines, line(all))
+	}
+	slices.Sort(lines)
+	return lines
+}
+
+// TestRouteMirrorChurn makes 5,000 route changes of every kind the mirror
+// follows (add, delete, replace, append, change, multipath, IPv6 siblings,
+// other tables, blackhole and unreachable routes), checks the monitor's
+// mirror against a fresh dump of every table, and that it got there by
+// events alone; then more changes with a link taken down and up now and then
+// (which drops its IPv4 routes without a word) and a link deleted, and
+// checks again.
+func TestRouteMirrorChurn(t *testing.T) {
+	t.Parallel()
+	ns, h := linkNS(t)
+	var links []netlink.Link
+	for i := range 4 {
+		l := addVeth(t, h, fmt.Sprintf("rd%d", i), fmt.Sprintf("rd%dp", i), 0)
+		if err := h.LinkSetUp(mustLink(t, h, fmt.Sprintf("rd%dp", i))); err != nil {
+			t.Fatal(err)
+		}
+		addr, _ := netlink.ParseAddr(fmt.Sprintf("100.64.%d.1/24", i))
+		addr6, _ := netlink.ParseAddr(fmt.Sprintf("fd00:%d::1/64", i))
+		addr6.Flags = unix.IFA_F_NODAD
+		if err := h.AddrAdd(l, addr); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.AddrAdd(l, addr6); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.LinkSetUp(l); err != nil {
+			t.Fatal(err)
+		}
+		links = append(links, l)
+	}
+	m := monitorIn(t, ns, monitorConfig{})
+	rng := rand.New(rand.NewPCG(1, 2))
+	gw := func(link int, v6 bool) net.IP {
+		if v6 {
+			return net.ParseIP(fmt.Sprintf("fd00:%d::%x", link, 2+rng.IntN(200)))
+		}
+		return net.ParseIP(fmt.Sprintf("100.64.%d.%d", link, 2+rng.IntN(200)))
+	}
+	randRoute := func() *netlink.Route {
+		v6 := rng.IntN(2) == 0
+		r := &netlink.Route{Priority: rng.IntN(4) * 10, Table: []int{0, 0, 0, 100, 2022}[rng.IntN(5)]}
+		if v6 {
+			r.Dst = &net.IPNet{IP: net.ParseIP(fmt.Sprintf("2001:db8:%x::", rng.IntN(64))), Mask: net.CIDRMask(48, 128)}
+		} else {
+			r.Dst = &net.IPNet{IP: net.IPv4(10, byte(rng.IntN(64)), 0, 0).To4(), Mask: net.CIDRMask(16, 32)}
+		}
+		if rng.IntN(20) == 0 {
+			r.Dst = nil // a default route
+			r.Family = unix.AF_INET
+			if v6 {
+				r.Family = unix.AF_INET6
+			}
+		}
+		switch k := rng.IntN(10); {
+		case k == 0:
+			r.Type = unix.RTN_BLACKHOLE
+		case k == 1:
+			r.Type = unix.RTN_UNREACHABLE
+		case k <= 3:
+			a, b := rng.IntN(len(links)), rng.IntN(len(links))
+			if a == b {
+				b = (a + 1) % len(links)
+			}
+			r.MultiPath = []*netlink.NexthopInfo{
+				{LinkIndex: links[a].Attrs().Index, Gw: gw(a, v6)},
+				{LinkIndex: links[b].Attrs().Index, Gw: gw(b, v6)},
+			}
+		case k <= 6:
+			i := rng.IntN(len(links))
+			r.LinkIndex = links[i].Attrs().Index
+			r.Gw = gw(i, v6)
+		default:
+			r.LinkIndex = links[rng.IntN(len(links))].Attrs().Index
+		}
+		return r
+	}
+	var live []*netlink.Route
+	events := 0
+	for events < 6000 {
+		switch op := rng.IntN(12); {
+		case op < 5 || len(live) == 0:
+			r := randRoute()
+			if err := h.RouteAdd(r); err == nil {
+				live = append(live, r)
+				events++
+			}
+		case op < 6:
+			r := randRoute()
+			if err := h.RouteAppend(r); err == nil {
+				live = append(live, r)
+				events++
+			}
+		case op < 7:
+			r := randRoute()
+			if err := h.RouteReplace(r); err == nil {
+				live = append(live, r)
+				events++
+			}
+		case op < 8:
+			r := randRoute()
+			if err := h.RouteChange(r); err == nil {
+				events++
+			}
+		default:
+			i := rng.IntN(len(live))
+			if err := h.RouteDel(live[i]); err == nil {
+				events++
+			}
+			live = slices.Delete(live, i, i+1)
+		}
+		if events == 5000 {
+			// So far, events alone: the mirror must match with no
+			// listing at all.
+			if got, want := waitRoutes(t, m, h); !slices.Equal(got, want) {
+				t.Fatalf("route mirror differs from the kernel's tables after %d route events (-want +got):\n%s", events, lineDiff(want, got))
+			}
+			if n, d := m.resyncs.Load(), m.routeDumps.Load(); n != 0 || d != 0 {
+				t.Fatalf("the monitor listed everything again (%d resyncs, %d route dumps): the test proves nothing of its events", n, d)
+			}
+		}
+		if events > 5000 && events%200 == 199 {
+			// The kernel drops rd3's IPv4 routes on the way down and
+			// announces none of it; its IPv6 routes go with events.
+			l := links[3]
+			if err := h.LinkSetDown(l); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.LinkSetUp(l); err != nil {
+				t.Fatal(err)
+			}
+			addr6, _ := netlink.ParseAddr("fd00:3::1/64")
+			addr6.Flags = unix.IFA_F_NODAD
+			h.AddrReplace(l, addr6)
+			events++
+		}
+	}
+	// A deleted link takes all its routes along.
+	if err := h.LinkDel(links[2]); err != nil {
+		t.Fatal(err)
+	}
+	// Link-local addresses finish their duplicate address detection, and
+	// add their routes, when they please: compare until both agree.
+	if got, want := waitRoutes(t, m, h); !slices.Equal(got, want) {
+		t.Fatalf("route mirror differs from the kernel's tables (-want +got):\n%s", lineDiff(want, got))
+	}
+	t.Logf("%d route events", events)
+}
+
+// waitRoutes waits, a few seconds at most, until m's mirror renders as the
+// kernel's tables do, and returns both as it rendered them last.
+func waitRoutes(t testing.TB, m *Monitor, h *netlink.Handle) (got, want []string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		s := m.load()
+		want = kernelRouteLines(t, h)
+		got = routeLines(s.routes)
+		if slices.Equal(got, want) || s.err != nil {
+			return got, want
+		}
+		select {
+		case <-s.changed:
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			return got, want
+		}
+	}
+}
+
+// lineDiff lists the lines only in want (-) and only in got (+).
+func lineDiff(want, got []string) string {
+	var b strings.Builder
+	for _, l := range want {
+		if !slices.Contains(got, l) {
+			b.WriteString("-" + l + "\n")
+		}
+	}
+	for _, l := range got {
+		if !slices.Contains(want, l) {
+			b.WriteString("+" + l + "\n")
+		}
+	}
+	return b.String()
+}
+
+func mustLink(t testing.TB, h *netlink.Handle, name string) netlink.Link {
+	t.Helper()
+	l, err := h.LinkByName(name)
+	if err != nil {
+		t.Fatalf("failed to look up %s: %v", name, err)
+	}
+	return l
+}
