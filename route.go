@@ -586,6 +586,10 @@ func (b *routeBatch) apply(msg routeMsg) {
 	}
 	next = slices.Clone(old)
 	if msg.replace {
+		// The kernel's IPv6 replace has rules replace6 does not
+		// capture in every mix of grouped and single routes of one
+		// metric: list the routes again after the batch.
+		b.dump = true
 		next = replace6(next, r)
 	}
 	for _, one := range r.split() {
