@@ -95,7 +95,6 @@ func kernelRouteLines(t testing.TB, h *netlink.Handle) []string {
 // routes without a word), and a link deleted, after which the monitor lists
 // the routes again, and checks again.
 func TestRouteMirrorChurn(t *testing.T) {
-	t.Parallel()
 	ns, h := linkNS(t)
 	var links []netlink.Link
 	for i := range 4 {

@@ -19,6 +19,7 @@ import (
 type Capture struct {
 	mu  sync.Mutex
 	dst map[netip.Addr]int
+	syn map[netip.Addr]int
 }
 
 // Capture starts counting the packets that cross the link with index in ns
@@ -48,7 +49,7 @@ func (ns *NS) Capture(t testing.TB, index int) *Capture {
 	if err != nil {
 		t.Fatalf("failed to capture on link %d: %v", index, err)
 	}
-	c := &Capture{dst: map[netip.Addr]int{}}
+	c := &Capture{dst: map[netip.Addr]int{}, syn: map[netip.Addr]int{}}
 	f := os.NewFile(uintptr(fd), "capture")
 	done := make(chan struct{})
 	go func() {
@@ -62,6 +63,9 @@ func (ns *NS) Capture(t testing.TB, index int) *Capture {
 			if a, ok := ipDst(buf[:n]); ok {
 				c.mu.Lock()
 				c.dst[a]++
+				if isSYN(buf[:n]) {
+					c.syn[a]++
+				}
 				c.mu.Unlock()
 			}
 		}
@@ -75,6 +79,38 @@ func (c *Capture) To(dst netip.Addr) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.dst[dst]
+}
+
+// SYNs returns how many TCP connection attempts (SYN without ACK) to dst
+// the capture has seen so far: what a new socket sends first, apart from
+// what older connections still exchange.
+func (c *Capture) SYNs(dst netip.Addr) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.syn[dst]
+}
+
+// isSYN reports whether an IPv4 or IPv6 packet (without extension headers)
+// is a TCP SYN without ACK.
+func isSYN(b []byte) bool {
+	var tcp []byte
+	switch b[0] >> 4 {
+	case 4:
+		ihl := int(b[0]&0xf) * 4
+		if len(b) < ihl+14 || b[9] != unix.IPPROTO_TCP {
+			return false
+		}
+		tcp = b[ihl:]
+	case 6:
+		if len(b) < 40+14 || b[6] != unix.IPPROTO_TCP {
+			return false
+		}
+		tcp = b[40:]
+	default:
+		return false
+	}
+	const syn, ack = 0x02, 0x10
+	return tcp[13]&(syn|ack) == syn
 }
 
 // ipDst returns the destination of an IPv4 or IPv6 packet.
