@@ -329,3 +329,169 @@ func TestNoRoute(t *testing.T) {
 		}
 	}
 }
+
+// addTunnel makes a VPN's device, tun0, in the client, up: a real tun (kind
+// "tun") where /dev/net/tun opens, which needs root outside the sandbox's
+// user namespace; otherwise an ifb device (kind "ifb"), which also takes
+// routes and swallows what is sent through it. It returns its index and
+// kind.
+func addTunnel(t *testing.T, r *routed) (int, string) {
+	t.Helper()
+	kind := "tun"
+	err := r.tp.Client.Do(func() error {
+		fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		ifr, err := unix.NewIfreq("tun0")
+		if err != nil {
+			unix.Close(fd)
+			return err
+		}
+		ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+		if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+			unix.Close(fd)
+			return err
+		}
+		t.Cleanup(func() { unix.Close(fd) }) // the tun has carrier while open
+		return nil
+	})
+	if err != nil {
+		t.Logf("no tun device (%v): an ifb device stands in for it", err)
+		kind = "ifb"
+		if err := r.h.LinkAdd(&netlink.Ifb{LinkAttrs: netlink.LinkAttrs{Name: "tun0"}}); err != nil {
+			t.Fatalf("failed to add an ifb device: %v", err)
+		}
+	}
+	l := mustLink(t, r.h, "tun0")
+	if err := r.h.LinkSetUp(l); err != nil {
+		t.Fatal(err)
+	}
+	return l.Attrs().Index, kind
+}
+
+// TestRouteExcludesTunnel plays a VPN client: its tun device installs a
+// default route of lower metric than the uplink's, and a default route in
+// table 2022 that an ip rule sends all traffic to, as sing-box does. Traffic
+// left to the kernel goes into the tunnel; sockets bound through a route
+// binding that excludes the tunnel (by kind, by name, by a function, made
+// before the tunnel existed) go out the physical uplink, and the tunnel
+// sees none of their packets.
+func TestRouteExcludesTunnel(t *testing.T) {
+	r := newRouted(t)
+	a := r.tp.A
+	r.addDefaults(t, a, 100)
+	byName := r.m.DefaultRoute(RouteFilter{Exclude: []string{"tun0"}}) // before tun0 exists
+	tunIndex, kind := addTunnel(t, r)
+	tun := r.tp.Client.Capture(t, tunIndex)
+	for _, v6 := range []bool{false, true} {
+		family := unix.AF_INET
+		if v6 {
+			family = unix.AF_INET6
+		}
+		for _, rt := range []*netlink.Route{
+			{LinkIndex: tunIndex, Priority: 10, Family: family, Dst: zeroNet(v6)},
+			{LinkIndex: tunIndex, Table: 2022, Family: family, Dst: zeroNet(v6)},
+		} {
+			if err := r.h.RouteAdd(rt); err != nil {
+				t.Fatalf("failed to add %v: %v", rt, err)
+			}
+		}
+		rule := netlink.NewRule()
+		rule.Family, rule.Table, rule.Priority = family, 2022, 100
+		if err := r.h.RuleAdd(rule); err != nil {
+			t.Fatalf("failed to add the rule to table 2022: %v", err)
+		}
+	}
+	plain := r.m.DefaultRoute(RouteFilter{})
+	settle(t, r.m, "the tunnel's default route", func(s *snapshot) bool {
+		tg, err := plain.target(sockInfo{network: "tcp6"})
+		return err == nil && tg.index == tunIndex
+	})
+
+	// Left to the kernel, and through a binding that excludes nothing,
+	// connections go into the tunnel: the setup is what the test says.
+	for _, network := range []string{"tcp4", "tcp6"} {
+		dst := testnet.RemoteV4
+		if network == "tcp6" {
+			dst = testnet.RemoteV6
+		}
+		for _, d := range []*Dialer{{}, {Binding: plain}} {
+			before := tun.SYNs(dst)
+			r.tp.Client.Do(func() error {
+				dd := d
+				if dd.Binding == nil {
+					// An unbound socket, as plain net would make.
+					c, err := (&net.Dialer{Timeout: 200 * time.Millisecond}).Dial(network, net.JoinHostPort(dst.String(), "7007"))
+					if err == nil {
+						c.Close()
+					}
+					return nil
+				}
+				dd.Timeout = 200 * time.Millisecond
+				c, err := dd.Dial(network, net.JoinHostPort(dst.String(), "7007"))
+				if err == nil {
+					c.Close()
+				}
+				return nil
+			})
+			waitSYN(t, tun, dst, before)
+		}
+	}
+
+	filters := map[string]RouteFilter{
+		"kind":  {ExcludeKinds: []string{kind}},
+		"index": {Exclude: []string{strconv.Itoa(tunIndex)}},
+		"skip":  {Skip: func(l Link) bool { return l.Name == "tun0" }},
+	}
+	bindings := map[string]Binding{"name (before it existed)": byName}
+	for what, f := range filters {
+		bindings[what] = r.m.DefaultRoute(f)
+		bindings["route to, "+what] = r.m.RouteTo(f)
+	}
+	for what, b := range bindings {
+		t.Run(what, func(t *testing.T) {
+			for _, dst := range []netip.Addr{testnet.RemoteV4, testnet.RemoteV6} {
+				before := tun.To(dst)
+				network := "tcp4"
+				if dst.Is6() {
+					network = "tcp6"
+				}
+				c := r.ask(t, b, network, a)
+				c.Close()
+				if n := tun.To(dst) - before; n != 0 {
+					t.Errorf("%s through %v: %d packets to %v went into the tunnel, want 0", network, b, n, dst)
+				}
+			}
+			if l, err := b.Link(); err != nil || l.Index != a.Index {
+				t.Errorf("Link: got %v, %v, want %s", l, err, a.LinkName)
+			}
+		})
+	}
+	// The tunnel's own table, read as such, has nothing but the tunnel.
+	if _, err := r.m.Route(testnet.RemoteV4, RouteFilter{Table: 2022, ExcludeKinds: []string{kind}}); !errors.Is(err, ErrNoRoute) {
+		t.Errorf("Route in table 2022 without the tunnel: got %v, want ErrNoRoute", err)
+	}
+	if l, err := r.m.Route(testnet.RemoteV4, RouteFilter{Table: 2022}); err != nil || l.Index != tunIndex {
+		t.Errorf("Route in table 2022: got %v, %v, want tun0", l, err)
+	}
+}
+
+func zeroNet(v6 bool) *net.IPNet {
+	if v6 {
+		return &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}
+	}
+	return &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}
+}
+
+// waitSYN waits until c has seen a connection attempt to dst beyond before.
+func waitSYN(t *testing.T, c *testnet.Capture, dst netip.Addr, before int) {
+	t.Helper()
+	for range 200 {
+		if c.SYNs(dst) > before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no connection attempt to %v went into the tunnel: the setup does not divert traffic", dst)
+}

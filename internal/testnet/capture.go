@@ -30,7 +30,7 @@ func (ns *NS) Capture(t testing.TB, index int) *Capture {
 	var fd int
 	open := func() error {
 		var err error
-		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, int(htons(unix.ETH_P_ALL)))
 		if err != nil {
 			return os.NewSyscallError("socket", err)
 		}
@@ -50,6 +50,7 @@ func (ns *NS) Capture(t testing.TB, index int) *Capture {
 		t.Fatalf("failed to capture on link %d: %v", index, err)
 	}
 	c := &Capture{dst: map[netip.Addr]int{}, syn: map[netip.Addr]int{}}
+	// Non-blocking, so that the runtime polls it and Close ends a Read.
 	f := os.NewFile(uintptr(fd), "capture")
 	done := make(chan struct{})
 	go func() {
