@@ -1,11 +1,14 @@
 package ifbind
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -288,4 +291,171 @@ func mustLink(t testing.TB, h *netlink.Handle, name string) netlink.Link {
 
 func isV6(r *netlink.Route) bool {
 	return r.Family == unix.AF_INET6 || r.Dst != nil && r.Dst.IP.To4() == nil
+}
+
+// TestRouteToAgreesWithKernel fills a table with a few hundred routes of
+// both families (nested prefixes, several metrics, a link without carrier,
+// blackhole and unreachable routes, routes through a link to exclude) and
+// asks, for 400 destinations drawn over it, which link Route picks with
+// that link excluded. Then it deletes the excluded link's routes from the
+// kernel and asks the kernel (RTM_GETROUTE, `ip route get`): both must
+// name the same link, or both fail.
+func TestRouteToAgreesWithKernel(t *testing.T) {
+	ns, h := linkNS(t)
+	var links []netlink.Link
+	for i, name := range []string{"rg0", "rg1", "rg2", "rgx"} {
+		l := addVeth(t, h, name, name+"p", 0)
+		if name != "rg2" { // rg2 stays without carrier: its peer is down
+			if err := h.LinkSetUp(mustLink(t, h, name+"p")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, a := range []string{fmt.Sprintf("100.64.%d.1/24", i), fmt.Sprintf("fd00:%d::1/64", i)} {
+			addr, _ := netlink.ParseAddr(a)
+			addr.Flags = unix.IFA_F_NODAD
+			if err := h.AddrAdd(l, addr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := h.LinkSetUp(l); err != nil {
+			t.Fatal(err)
+		}
+		links = append(links, mustLink(t, h, name))
+	}
+	excluded := links[3].Attrs().Index
+	m := monitorIn(t, ns, monitorConfig{})
+	rng := rand.New(rand.NewPCG(7, 7))
+	var prefixes []netip.Prefix
+	for i := range 300 {
+		v6 := i%2 == 1
+		var pfx netip.Prefix
+		if v6 {
+			var b [16]byte
+			b[0], b[1], b[2], b[3] = 0x20, 0x01, 0x0d, 0xb8
+			for j := 4; j < 8; j++ {
+				b[j] = byte(rng.IntN(4)) // few values: prefixes nest
+			}
+			pfx = netip.PrefixFrom(netip.AddrFrom16(b), 32+rng.IntN(33)).Masked()
+		} else {
+			pfx = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(rng.IntN(4)), byte(rng.IntN(4)), byte(rng.IntN(256))}), 8+rng.IntN(23)).Masked()
+		}
+		if i < 2 {
+			pfx = netip.PrefixFrom(pfx.Addr(), 0).Masked() // the defaults
+		}
+		prefixes = append(prefixes, pfx)
+		for k, metric := range []int{10 + rng.IntN(5), 20 + rng.IntN(5)}[:1+rng.IntN(2)] {
+			r := &netlink.Route{Dst: prefixNet(pfx), Priority: metric}
+			switch n := rng.IntN(20); {
+			case n == 0 && k == 0:
+				r.Type = unix.RTN_BLACKHOLE
+			case n == 1 && k == 0:
+				r.Type = unix.RTN_UNREACHABLE
+			default:
+				li := rng.IntN(len(links))
+				if n < 8 {
+					li = 3 // the excluded link, often
+				}
+				r.LinkIndex = links[li].Attrs().Index
+				if !v6 && rng.IntN(2) == 0 {
+					r.Gw = net.IPv4(100, 64, byte(li), 2)
+				}
+			}
+			if err := h.RouteAdd(r); err != nil && !errors.Is(err, syscall.EEXIST) {
+				t.Fatalf("failed to add %v: %v", r, err)
+			}
+		}
+	}
+	var dsts []netip.Addr
+	for len(dsts) < 400 {
+		pfx := prefixes[rng.IntN(len(prefixes))]
+		b := pfx.Addr().AsSlice()
+		for j := pfx.Bits() / 8; j < len(b); j++ {
+			b[j] |= byte(rng.IntN(256)) & (0xff >> max(0, pfx.Bits()-8*j))
+		}
+		a, _ := netip.AddrFromSlice(b)
+		if pfx.Bits() == 0 { // keep defaults' destinations away from the links' own subnets
+			if a.Is4() {
+				a = netip.AddrFrom4([4]byte{198, 51, 100, byte(rng.IntN(256))})
+			} else {
+				a = netip.MustParseAddr("2001:db8:ffff::1")
+			}
+		}
+		dsts = append(dsts, a)
+	}
+	// Wait until the mirror holds what the kernel holds.
+	if got, want := waitRoutes(t, m, h); !slices.Equal(got, want) {
+		t.Fatalf("route mirror differs from the kernel's tables (-want +got):\n%s", lineDiff(want, got))
+	}
+	f := RouteFilter{Exclude: []string{"rgx"}}
+	ours := make([]string, len(dsts))
+	through := 0
+	for i, dst := range dsts {
+		ours[i] = pickName(m.Route(dst, f))
+		if l, err := m.Route(dst, RouteFilter{}); err == nil && l.Index == excluded {
+			through++
+		}
+	}
+	// Without the exclusion, some destinations go through rgx: the
+	// exclusion is what the kernel's answers below have to agree with.
+	if through == 0 {
+		t.Fatalf("no destination routes through rgx: the test proves nothing of exclusion")
+	}
+
+	// Take the excluded link's routes out of the kernel, and ask it.
+	routes, err := h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range routes {
+		if r.LinkIndex == excluded && r.Protocol != unix.RTPROT_KERNEL {
+			if err := h.RouteDel(&r); err != nil {
+				t.Fatalf("failed to delete %v: %v", r, err)
+			}
+		}
+	}
+	disagree := 0
+	for i, dst := range dsts {
+		kernel := "error"
+		rs, err := h.RouteGet(dst.AsSlice())
+		if err == nil && len(rs) > 0 {
+			kernel = links[0].Attrs().Name
+			for _, l := range links {
+				if l.Attrs().Index == rs[0].LinkIndex {
+					kernel = l.Attrs().Name
+				}
+			}
+			if rs[0].LinkIndex == 1 { // lo: an IPv6 blackhole or unreachable route
+				kernel = "error"
+			}
+		}
+		if ours[i] != kernel {
+			disagree++
+			t.Errorf("route to %v: Route says %s, the kernel %s (%v)", dst, ours[i], kernel, err)
+		}
+	}
+	seen := map[string]int{}
+	for _, o := range ours {
+		seen[o]++
+	}
+	t.Logf("%d destinations, %d routes, %d disagreements; answers: %v", len(dsts), len(routes), disagree, seen)
+	if seen["rgx"] != 0 || seen["rg2"] == 0 || seen["error"] == 0 {
+		t.Errorf("answers %v: want none through rgx, some through rg2 (no carrier) and some errors", seen)
+	}
+
+}
+
+// pickName names what Route returned: a link's name, or "error" for
+// ErrNoRoute.
+func pickName(l Link, err error) string {
+	if errors.Is(err, ErrNoRoute) {
+		return "error"
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return l.Name
+}
+
+func prefixNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
