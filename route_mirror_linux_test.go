@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os/exec"
 	"slices"
 	"strings"
 	"syscall"
@@ -458,4 +459,69 @@ func pickName(l Link, err error) string {
 
 func prefixNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// TestRouteNexthopObjects routes through nexthop objects (`ip nexthop`,
+// Linux 5.3), whose changes move routes without route events of their own:
+// the monitor lists the routes again on a nexthop event, and a group takes
+// its first member.
+func TestRouteNexthopObjects(t *testing.T) {
+	ns, h := linkNS(t)
+	var idx []int
+	for i, name := range []string{"nh0", "nh1"} {
+		l := addVeth(t, h, name, name+"p", 0)
+		if err := h.LinkSetUp(mustLink(t, h, name+"p")); err != nil {
+			t.Fatal(err)
+		}
+		addr, _ := netlink.ParseAddr(fmt.Sprintf("100.64.%d.1/24", i))
+		if err := h.AddrAdd(l, addr); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.LinkSetUp(l); err != nil {
+			t.Fatal(err)
+		}
+		idx = append(idx, l.Attrs().Index)
+	}
+	m := monitorIn(t, ns, monitorConfig{})
+	ip := func(args ...string) {
+		t.Helper()
+		err := ns.Do(func() error {
+			out, err := exec.Command("ip", args...).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	def := m.DefaultRoute(RouteFilter{})
+	want := func(index int) {
+		t.Helper()
+		settle(t, m, fmt.Sprintf("the default route through index %d", index), func(s *snapshot) bool {
+			e, err := s.defaultLink(def.(*defaultRoute).rs, false)
+			if index == 0 {
+				return errors.Is(err, ErrNoRoute)
+			}
+			return err == nil && e.link.Index == index
+		})
+	}
+	ip("nexthop", "add", "id", "1", "via", "100.64.0.2", "dev", "nh0")
+	ip("route", "add", "default", "nhid", "1")
+	want(idx[0])
+	ip("nexthop", "replace", "id", "1", "via", "100.64.1.2", "dev", "nh1")
+	want(idx[1])
+	ip("nexthop", "del", "id", "1")
+	want(0)
+	ip("nexthop", "add", "id", "2", "via", "100.64.1.2", "dev", "nh1")
+	ip("nexthop", "add", "id", "3", "via", "100.64.0.2", "dev", "nh0")
+	ip("nexthop", "add", "id", "4", "group", "2/3")
+	ip("route", "add", "default", "nhid", "4")
+	want(idx[1])
+	ip("link", "set", "nh1", "down")
+	want(idx[0])
+	if got, want := waitRoutes(t, m, h); !slices.Equal(got, want) {
+		t.Fatalf("route mirror differs from the kernel's tables (-want +got):\n%s", lineDiff(want, got))
+	}
 }
