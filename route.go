@@ -251,6 +251,15 @@ func (s *snapshot) routeLink(rs *routeSpec, dst netip.Addr) (*linkEntry, error) 
 	}
 	dst = dst.Unmap().WithZone("")
 	if t := s.routes.tables[rs.table]; t != nil && dst.IsValid() {
+		// The common case first: the longest match has a usable route.
+		entries, _ := t.Lookup(dst)
+		if len(entries) > 0 && !entries[0].refuses() {
+			for _, nh := range entries[0].nh {
+				if e := s.byIndex[int(nh.index)]; e != nil && e.link.Flags&net.FlagUp != 0 && !rs.excluded(e) {
+					return e, nil
+				}
+			}
+		}
 		pfx := netip.PrefixFrom(dst, dst.BitLen())
 		for {
 			lpm, entries, ok := t.LookupPrefixLPM(pfx)
@@ -483,6 +492,7 @@ func (m *Monitor) Route(dst netip.Addr, f RouteFilter) (Link, error) {
 type routeBatch struct {
 	base   routeView
 	tables map[uint32]*routeTable // nil until the first change
+	owned  map[uint32]bool        // tables made by this batch: changed in place
 	dump   bool                   // the mirror must be listed again
 }
 
@@ -521,10 +531,18 @@ func (b *routeBatch) set(table uint32, pfx netip.Prefix, entries []rtEntry) {
 	case len(entries) > 0 && t == nil:
 		t = new(routeTable)
 		t.Insert(pfx, entries)
+		if b.owned == nil {
+			b.owned = make(map[uint32]bool)
+		}
+		b.owned[table] = true
+	case len(entries) > 0 && b.owned[table]:
+		t.Insert(pfx, entries)
 	case len(entries) > 0:
 		t = t.InsertPersist(pfx, entries)
 	case t == nil:
 		return
+	case b.owned[table]:
+		t.Delete(pfx)
 	default:
 		t = t.DeletePersist(pfx)
 	}
