@@ -42,8 +42,8 @@ type Monitor struct {
 	done     chan struct{} // closed when its goroutine has exited
 
 	// Counters, for tests and diagnostics.
-	events  atomic.Uint64 // link messages applied
-	resyncs atomic.Uint64 // dumps after the kernel dropped events
+	events     atomic.Uint64 // link messages applied
+	resyncs    atomic.Uint64 // dumps after the kernel dropped events
 	routeDumps atomic.Uint64 // route listings after a change without route events
 }
 

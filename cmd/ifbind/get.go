@@ -55,7 +55,7 @@ type getFlags struct {
 func cmdGet(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	var f getFlags
 	fs := newFlags("get", getUsage, stdout, stderr)
-	fs.StringVar(&f.iface, "i", "", "the interface to fetch through: `IFACE` is a name, altname, index or MAC (required)")
+	fs.StringVar(&f.iface, "i", "", "the interface to fetch through: `IFACE` is a name, altname, index or MAC, or default (the default route's link, per socket family) (required)")
 	fs.StringVar(&f.out, "o", "", "write the body to `FILE` instead of stdout")
 	fs.BoolVar(&f.dnsViaIface, "dns-via-iface", false, "resolve names with the servers of /etc/resolv.conf, through IFACE")
 	fs.StringVar(&f.nameserver, "nameserver", "", "resolve names with the DNS server at `ADDR` (IP or IP:port), through IFACE; implies --dns-via-iface")
@@ -187,7 +187,10 @@ func (m markedWriter) Write(p []byte) (int, error) {
 // one, such as the 127.0.0.53 of systemd-resolved, which no packet sent
 // through link reaches), or exitLocal for a file that cannot be read.
 func newClient(link ifbind.Link, f *getFlags) (c *http.Client, code int, err error) {
-	d := &ifbind.Dialer{Index: link.Index}
+	d, _, err := dialerFor(link) // the monitor of IFACE "default" lives until exit
+	if err != nil {
+		return nil, exitLocal, err
+	}
 	if f.dnsViaIface {
 		var servers []string
 		if f.nameserver != "" {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/ifbind/ifbind"
 )
 
 // Exit codes, for scripts. Keep them in step with usageText.
@@ -30,10 +32,13 @@ Usage:
   ifbind get -i IFACE [flags] URL              fetch a URL (HTTP, HTTPS) through IFACE
   ifbind dial -i IFACE tcp|udp HOST:PORT       netcat: stdin to the socket, the socket to stdout
   ifbind listen -i IFACE tcp|udp [ADDR]:PORT   netcat -l: take one peer that comes through IFACE
+  ifbind route [flags] DEST                    the interface ifbind would bind a socket to DEST to
   ifbind demo [flags]                          the rename race: binding by name against ifbind
 
 IFACE is a name (eth0), an altname (enp0s31f6), an index (3) or a MAC
-address (02:00:5e:10:00:01). Run 'ifbind COMMAND -h' for a command's flags.
+address (02:00:5e:10:00:01), or "default": each socket then binds to the
+link of the default route of its family. Run 'ifbind COMMAND -h' for a
+command's flags.
 
 Examples:
   go run ./cmd/ifbind demo                     ten seconds, no root needed where user namespaces are allowed
@@ -71,6 +76,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		"dial":   cmdDial,
 		"listen": cmdListen,
 		"demo":   cmdDemo,
+		"route":  cmdRoute,
 	}
 	switch name := args[0]; name {
 	case "-h", "-help", "--help", "help":
@@ -156,7 +162,7 @@ func (e *ifaceError) Unwrap() error { return e.err }
 // not be bound to it, exitNetwork otherwise.
 func exitCode(err error) int {
 	var ie *ifaceError
-	if errors.As(err, &ie) || errors.Is(err, syscall.ENODEV) {
+	if errors.As(err, &ie) || errors.Is(err, syscall.ENODEV) || errors.Is(err, ifbind.ErrNoRoute) {
 		return exitInterface
 	}
 	var se *os.SyscallError

@@ -60,7 +60,7 @@ type ncFlags struct {
 func cmdDial(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var f ncFlags
 	fs := newFlags("dial", dialUsage, stdout, stderr)
-	fs.StringVar(&f.iface, "i", "", "the interface to dial through: `IFACE` is a name, altname, index or MAC (required)")
+	fs.StringVar(&f.iface, "i", "", "the interface to dial through: `IFACE` is a name, altname, index or MAC, or default (the default route's link, per socket family) (required)")
 	fs.DurationVar(&f.timeout, "w", 10*time.Second, "give up connecting after `DURATION`")
 	fs.DurationVar(&f.idle, "idle", 2*time.Second, "udp: after stdin ends, exit once no datagram came for `DURATION`")
 	fs.BoolVar(&f.verbose, "v", false, "tell on stderr which interface and addresses the connection uses")
@@ -70,7 +70,11 @@ func cmdDial(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
-	d := &ifbind.Dialer{Index: link.Index}
+	d, stopRoutes, err := dialerFor(link)
+	if err != nil {
+		return fail(stderr, "dial", exitLocal, err)
+	}
+	defer stopRoutes()
 	d.Timeout = f.timeout
 	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
@@ -86,7 +90,7 @@ func cmdDial(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func cmdListen(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var f ncFlags
 	fs := newFlags("listen", listenUsage, stdout, stderr)
-	fs.StringVar(&f.iface, "i", "", "the interface to listen on: `IFACE` is a name, altname, index or MAC (required)")
+	fs.StringVar(&f.iface, "i", "", "the interface to listen on: `IFACE` is a name, altname, index or MAC, or default (the default route's link, per socket family) (required)")
 	fs.DurationVar(&f.idle, "idle", 0, "udp: exit once no datagram came for `DURATION` after the first (0: never)")
 	fs.BoolVar(&f.verbose, "v", false, "tell on stderr where it listens and who connects")
 	network, addr, link, code, stop := ncArgs("listen", fs, args, &f, stderr)
@@ -95,7 +99,11 @@ func cmdListen(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
-	lc := &ifbind.ListenConfig{Index: link.Index}
+	lc, stopRoutes, err := listenConfigFor(link)
+	if err != nil {
+		return fail(stderr, "listen", exitLocal, err)
+	}
+	defer stopRoutes()
 	if isUDP(network) {
 		pc, err := lc.ListenPacket(ctx, network, addr)
 		if err != nil {
