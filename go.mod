@@ -10,4 +10,4 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
-require github.com/gaissmai/bart v0.30.0 // indirect
+require github.com/gaissmai/bart v0.30.0
