@@ -3,6 +3,7 @@ package ifbind
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"slices"
@@ -149,7 +150,7 @@ type linkSpec struct {
 func (m *Monitor) routeSpec(f RouteFilter) *routeSpec {
 	rs := &routeSpec{table: tableMain, kinds: slices.Clone(f.ExcludeKinds), skip: f.Skip}
 	switch {
-	case f.Table < 0 || f.Table > 1<<32-1:
+	case f.Table < 0 || int64(f.Table) > math.MaxUint32:
 		rs.err = fmt.Errorf("routing table %d out of range (%w)", f.Table, syscall.EINVAL)
 	case f.Table != 0:
 		rs.table = uint32(f.Table)
@@ -358,8 +359,10 @@ func sockAddr(address string) (netip.Addr, bool) {
 // errors.Is(err, ErrNoRoute) holds; once m is closed, with one for which
 // errors.Is(err, net.ErrClosed) holds. A socket stays bound to the link it
 // was bound to when the route moves. Link reports the link both families
-// would use, or an error when they differ. The Binding is safe for
-// concurrent use.
+// would use (or the one family that has a usable default route), and an
+// error for which errors.Is(err, ErrNoRoute) holds when neither has one;
+// when they differ, it returns an error naming both. The Binding is safe
+// for concurrent use.
 func (m *Monitor) DefaultRoute(f RouteFilter) Binding {
 	return &defaultRoute{m: m, rs: m.routeSpec(f)}
 }
