@@ -32,7 +32,7 @@ import (
 //
 // The same subscription follows the IPv4 and IPv6 routes of every routing
 // table (and nexthop objects) into an in-memory mirror, which DefaultRoute,
-// RouteTo and Route read; it takes about 150 bytes per route.
+// RouteTo and Route read; it takes about 120 bytes per route.
 //
 // Monitors exist on Linux only; elsewhere NewMonitor returns an error
 // wrapping ErrUnsupported.
