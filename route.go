@@ -599,6 +599,10 @@ func (b *routeBatch) apply(msg routeMsg) {
 				next = slices.Clone(old)
 				next[i] = r
 			}
+		case slices.ContainsFunc(old, r.equal):
+			// The kernel refuses an exact duplicate: this is an event
+			// the mirror already holds, replayed after a listing.
+			return
 		default:
 			next = addEntry(old, r, msg.append)
 		}

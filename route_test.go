@@ -199,3 +199,26 @@ func TestRouteAllocs(t *testing.T) {
 		}
 	}
 }
+
+// Events replayed on top of a listing that already shows them (the monitor
+// subscribes first and lists second) change nothing.
+func TestRouteReplay(t *testing.T) {
+	p := netip.MustParsePrefix("10.0.0.0/8")
+	add4 := routeMsg{table: tableMain, pfx: p, entry: rtEntry{metric: 5, typ: rtnUnicast, nh: via(2)}}
+	add6 := routeMsg{table: tableMain, pfx: netip.MustParsePrefix("2001:db8::/32"), entry: rtEntry{metric: 5, typ: rtnUnicast,
+		nh: []rtNexthop{{index: 2, gw: netip.MustParseAddr("fe80::1")}, {index: 3, gw: netip.MustParseAddr("fe80::2")}}}}
+	var b routeBatch
+	for range 2 {
+		b.apply(add4)
+		b.apply(add6)
+	}
+	n := 0
+	for _, tb := range b.view().tables {
+		for _, entries := range tb.All() {
+			n += len(entries)
+		}
+	}
+	if n != 3 {
+		t.Errorf("after replays: got %d routes, want 3", n)
+	}
+}
