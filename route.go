@@ -147,7 +147,7 @@ type linkSpec struct {
 	name  string
 }
 
-func (m *Monitor) routeSpec(f RouteFilter) *routeSpec {
+func newRouteSpec(f RouteFilter) *routeSpec {
 	rs := &routeSpec{table: tableMain, kinds: slices.Clone(f.ExcludeKinds), skip: f.Skip}
 	switch {
 	case f.Table < 0 || int64(f.Table) > math.MaxUint32:
@@ -364,7 +364,7 @@ func sockAddr(address string) (netip.Addr, bool) {
 // when they differ, it returns an error naming both. The Binding is safe
 // for concurrent use.
 func (m *Monitor) DefaultRoute(f RouteFilter) Binding {
-	return &defaultRoute{m: m, rs: m.routeSpec(f)}
+	return &defaultRoute{m: m, rs: newRouteSpec(f)}
 }
 
 type defaultRoute struct {
@@ -451,7 +451,7 @@ func (rs *routeSpec) describe() string {
 // DefaultRoute(f) would; use Route for one destination. The Binding is safe
 // for concurrent use.
 func (m *Monitor) RouteTo(f RouteFilter) Binding {
-	return &routeTo{m: m, rs: m.routeSpec(f)}
+	return &routeTo{m: m, rs: newRouteSpec(f)}
 }
 
 type routeTo struct {
@@ -483,7 +483,7 @@ func (r *routeTo) String() string { return "route to destination" + r.rs.describ
 // table, without a system call. With no usable route it returns an error
 // for which errors.Is(err, ErrNoRoute) holds.
 func (m *Monitor) Route(dst netip.Addr, f RouteFilter) (Link, error) {
-	e, err := m.load().routeLink(m.routeSpec(f), dst)
+	e, err := m.load().routeLink(newRouteSpec(f), dst)
 	if err != nil {
 		return Link{}, err
 	}

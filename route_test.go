@@ -68,7 +68,7 @@ func TestRouteChoice(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := routeSnap(t, links, kinds, tt.msgs...)
-			e, err := s.defaultLink(new(Monitor).routeSpec(tt.f), false)
+			e, err := s.defaultLink(newRouteSpec(tt.f), false)
 			switch {
 			case tt.want == 0 && !errors.Is(err, ErrNoRoute):
 				t.Errorf("got %v, %v, want ErrNoRoute", e, err)
@@ -116,7 +116,7 @@ func TestRouteToChoice(t *testing.T) {
 		{"2001:db9::1", RouteFilter{}, 0},
 	}
 	for _, tt := range tests {
-		rs := new(Monitor).routeSpec(tt.f)
+		rs := newRouteSpec(tt.f)
 		e, err := s.routeLink(rs, netip.MustParseAddr(tt.dst))
 		switch {
 		case tt.want == 0 && !errors.Is(err, ErrNoRoute):
@@ -126,7 +126,7 @@ func TestRouteToChoice(t *testing.T) {
 		}
 	}
 	// A listener has no destination: RouteTo binds it as DefaultRoute.
-	rt := &routeTo{m: new(Monitor), rs: new(Monitor).routeSpec(RouteFilter{})}
+	rt := &routeTo{m: new(Monitor), rs: newRouteSpec(RouteFilter{})}
 	if _, err := rt.target(sockInfo{network: "tcp6", listen: true}); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("zero Monitor: got %v, want net.ErrClosed", err)
 	}
@@ -144,7 +144,7 @@ func TestRouteErrors(t *testing.T) {
 	s := routeSnap(t, []Link{{Index: 2, Name: "eth0", Flags: upRunning}}, nil,
 		routeMsg{pfx: defaultV4, entry: rtEntry{typ: rtnUnicast, nh: via(2)}})
 	for _, f := range []RouteFilter{{Exclude: []string{"a/b"}}, {Table: -1}} {
-		_, err := s.defaultLink(new(Monitor).routeSpec(f), false)
+		_, err := s.defaultLink(newRouteSpec(f), false)
 		if !errors.Is(err, syscall.EINVAL) {
 			t.Errorf("%+v: got %v, want EINVAL", f, err)
 		}
@@ -183,19 +183,24 @@ func TestRouteAllocs(t *testing.T) {
 		routeMsg{pfx: defaultV4, entry: rtEntry{metric: 1, typ: rtnUnicast, nh: via(4)}},
 		routeMsg{pfx: defaultV4, entry: rtEntry{metric: 100, typ: rtnUnicast, nh: via(2)}},
 		routeMsg{pfx: netip.MustParsePrefix("10.0.0.0/8"), entry: rtEntry{metric: 1, typ: rtnUnicast, nh: via(2)}},
+		routeMsg{pfx: defaultV6, entry: rtEntry{metric: 1, typ: rtnUnicast, nh: via(2)}},
 	)
 	m := new(Monitor)
 	m.snap.Store(s)
 	f := RouteFilter{Exclude: []string{"tun0"}, ExcludeKinds: []string{"wireguard"}}
 	for _, b := range []Binding{m.DefaultRoute(f), m.RouteTo(f)} {
-		si := sockInfo{network: "tcp4", address: "10.1.2.3:443"}
-		n := testing.AllocsPerRun(100, func() {
-			if tg, err := b.target(si); err != nil || tg.index != 2 {
-				t.Fatalf("%v: got %v, %v", b, tg, err)
+		for _, si := range []sockInfo{
+			{network: "tcp4", address: "10.1.2.3:443"},
+			{network: "udp6", address: "[2001:db8::1]:443"},
+		} {
+			n := testing.AllocsPerRun(100, func() {
+				if tg, err := b.target(si); err != nil || tg.index != 2 {
+					t.Fatalf("%v %v: got %v, %v", b, si, tg, err)
+				}
+			})
+			if n != 0 {
+				t.Errorf("%v %v: %v allocations per socket, want 0", b, si, n)
 			}
-		})
-		if n != 0 {
-			t.Errorf("%v: %v allocations per socket, want 0", b, n)
 		}
 	}
 }
