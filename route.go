@@ -579,6 +579,11 @@ func addEntry(entries []rtEntry, r rtEntry, appended bool) []rtEntry {
 // apply applies one route message as the kernel applied it. IPv4 keeps a
 // route with all its next hops; IPv6 keeps each next hop as a route, and
 // announces a multipath route with all its siblings at once.
+//
+// Adding a route the mirror holds already changes nothing: the monitor
+// subscribes before it lists, so events it replays may be in the listing.
+// The kernel refuses exact duplicates but for IPv6 routes appended without
+// a gateway, which the mirror holds once.
 func (b *routeBatch) apply(msg routeMsg) {
 	old := b.get(msg.table, msg.pfx)
 	var next []rtEntry
@@ -626,7 +631,29 @@ func (b *routeBatch) apply(msg routeMsg) {
 			next = addEntry(next, one, true)
 		}
 	}
+	if mixed6(old, r.metric) || mixed6(next, r.metric) {
+		// Routes of one prefix and metric, some through a gateway
+		// and some not (or refusing): the kernel sometimes drops one
+		// of them without an event. List the routes again.
+		b.dump = true
+	}
 	b.set(msg.table, msg.pfx, next)
+}
+
+// mixed6 reports whether entries hold, at metric, both IPv6 routes the
+// kernel groups (through a gateway) and routes it does not.
+func mixed6(entries []rtEntry, metric uint32) bool {
+	var grouped, single bool
+	for _, e := range entries {
+		if e.metric == metric {
+			if e.ecmp6() {
+				grouped = true
+			} else {
+				single = true
+			}
+		}
+	}
+	return grouped && single
 }
 
 // ecmp6 reports whether the kernel would group an IPv6 route with others of
