@@ -24,6 +24,9 @@ type addrEdit struct {
 	next addrTable // its copy, once a change was made
 }
 
+// changed reports whether a change was made.
+func (a *addrEdit) changed() bool { return a.next != nil }
+
 // table returns the table with the changes made so far.
 func (a *addrEdit) table() addrTable {
 	if a.next != nil {

@@ -20,6 +20,11 @@ import (
 //     nobody vetted: a VPN tunnel whose replacement may route elsewhere, a
 //     NIC chosen by an operator, or a test that must see its own device.
 //
+// Two more follow the routing table rather than a link: (*Monitor).DefaultRoute
+// binds each socket to the link of the best default route of its family,
+// and (*Monitor).RouteTo to the link its destination is routed through,
+// both leaving out the links a RouteFilter excludes (a VPN's own tun).
+//
 // Resolving a Binding reads the monitor's table once, without a lock or a
 // system call, so a socket made through a Binding costs what one made
 // through Index does, plus a map lookup. A Binding is safe for concurrent

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log"
+	"net/netip"
 	"time"
 
 	"github.com/ifbind/ifbind"
@@ -59,5 +60,34 @@ func ExampleMonitor_Pin() {
 	d := &ifbind.Dialer{Binding: uplink}
 	if _, err := d.DialContext(ctx, "tcp", "192.0.2.10:443"); errors.Is(err, ifbind.ErrLinkGone) {
 		log.Print("uplink deleted; refusing to use its replacement")
+	}
+}
+
+// Follow the default route, never the VPN's own tunnel: each connection
+// binds to the link of the best default route of its family when it is
+// made, passing over tun and WireGuard devices, so that a VPN client's
+// traffic to its server cannot loop back into its tunnel.
+func ExampleMonitor_DefaultRoute() {
+	ctx := context.Background()
+	m, err := ifbind.NewMonitor(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+
+	f := ifbind.RouteFilter{ExcludeKinds: []string{"tun", "wireguard"}}
+	d := &ifbind.Dialer{Binding: m.DefaultRoute(f)}
+	c, err := d.DialContext(ctx, "udp", "192.0.2.10:51820")
+	if errors.Is(err, ifbind.ErrNoRoute) {
+		log.Fatal("no uplink: ", err) // no usable default route; nothing was sent
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	// What RouteTo(f) would bind a connection to 192.0.2.10 to, for logs.
+	if l, err := m.Route(netip.MustParseAddr("192.0.2.10"), f); err == nil {
+		log.Printf("192.0.2.10 goes through %v", l)
 	}
 }

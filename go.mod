@@ -3,6 +3,7 @@ module github.com/ifbind/ifbind
 go 1.26.0
 
 require (
+	github.com/gaissmai/bart v0.30.0
 	github.com/vishvananda/netlink v1.3.1
 	github.com/vishvananda/netns v0.0.5
 	go.uber.org/goleak v1.3.0

@@ -112,7 +112,13 @@ func newMonitor(ctx context.Context, cfg monitorConfig) (*Monitor, error) {
 		h.Close()
 		return nil, fmt.Errorf("ifbind: starting link monitor: %w", err)
 	}
-	m.publish(&snapshot{linkTable: t, addrs: a})
+	rv, err := dumpRoutes(h)
+	if err != nil {
+		f.Close()
+		h.Close()
+		return nil, fmt.Errorf("ifbind: starting link monitor: %w", err)
+	}
+	m.publish(&snapshot{linkTable: t, addrs: a, routes: rv})
 	go m.run(f, rc, h, cfg)
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { m.stop(context.Cause(ctx)) })
@@ -138,9 +144,13 @@ func openMonitorSockets(cfg monitorConfig) (*os.File, *netlink.Handle, error) {
 			return nil, nil, os.NewSyscallError("setsockopt", err)
 		}
 	}
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: unix.RTMGRP_LINK | addrGroups}); err != nil {
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: unix.RTMGRP_LINK | addrGroups | routeGroups}); err != nil {
 		unix.Close(fd)
 		return nil, nil, os.NewSyscallError("bind", err)
+	}
+	if err := joinNexthopGroup(fd); err != nil {
+		unix.Close(fd)
+		return nil, nil, err
 	}
 	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
@@ -188,10 +198,8 @@ func (m *Monitor) read(rc syscall.RawConn, h *netlink.Handle, cfg monitorConfig)
 	}
 	buf := make([]byte, 64<<10)
 	for {
-		s := m.load()
-		cur := s.linkTable
-		var next linkTable // a copy of cur, made at the first change
-		ae := addrEdit{cur: s.addrs}
+		cur := m.load()
+		b := batch{cur: cur.linkTable, addrs: addrEdit{cur: cur.addrs}, routes: routeBatch{base: cur.routes}}
 		var rerr error
 		err := rc.Read(func(fd uintptr) bool {
 			for n := 0; n < maxBatch; n++ {
@@ -211,10 +219,7 @@ func (m *Monitor) read(rc syscall.RawConn, h *netlink.Handle, cfg monitorConfig)
 				if sa, ok := from.(*unix.SockaddrNetlink); !ok || sa.Pid != 0 {
 					continue // not from the kernel
 				}
-				if next.byIndex == nil {
-					next = cur.clone()
-				}
-				if !m.apply(next, &ae, buf[:nr]) {
+				if !m.apply(&b, buf[:nr]) {
 					rerr = errUnreadable
 					return true
 				}
@@ -224,8 +229,17 @@ func (m *Monitor) read(rc syscall.RawConn, h *netlink.Handle, cfg monitorConfig)
 		if err != nil {
 			return err
 		}
-		if next.byIndex != nil {
-			m.publish(&snapshot{linkTable: next, addrs: ae.table()})
+		if b.next.byIndex != nil || b.addrs.changed() || b.routes.changed() {
+			links := b.next
+			if links.byIndex == nil {
+				links = b.cur // only addresses or routes changed
+			}
+			m.publish(&snapshot{linkTable: links, addrs: b.addrs.table(), routes: b.routes.view()})
+		}
+		if b.routes.dump {
+			if err := m.resyncRoutes(h); err != nil {
+				return err
+			}
 		}
 		switch {
 		case rerr == nil:
@@ -278,8 +292,45 @@ func (m *Monitor) resync(rc syscall.RawConn, h *netlink.Handle) error {
 	if err != nil {
 		return err
 	}
-	m.publish(&snapshot{linkTable: t, addrs: a})
+	rv, err := dumpRoutes(h)
+	if err != nil {
+		return err
+	}
+	m.publish(&snapshot{linkTable: t, addrs: a, routes: rv})
 	return nil
+}
+
+// resyncRoutes lists the routes again, after a change that moves routes
+// without route events of its own (a link down or gone, a nexthop object)
+// or that the mirror does not follow exactly (an IPv6 replace). Events
+// queued meanwhile are replayed by read as usual; replaying one the listing
+// already shows changes nothing.
+func (m *Monitor) resyncRoutes(h *netlink.Handle) error {
+	m.routeDumps.Add(1)
+	rv, err := dumpRoutes(h)
+	if err != nil {
+		return err
+	}
+	s := m.load()
+	m.publish(&snapshot{linkTable: s.linkTable, addrs: s.addrs, routes: rv})
+	return nil
+}
+
+// A batch is what one read applies before the monitor publishes: the link
+// table, copied at its first change, and the route mirror's changes.
+type batch struct {
+	cur    linkTable
+	next   linkTable // a copy of cur, made at the first link change
+	addrs  addrEdit
+	routes routeBatch
+}
+
+// links returns the link table to change or publish.
+func (b *batch) links() linkTable {
+	if b.next.byIndex == nil {
+		b.next = b.cur.clone()
+	}
+	return b.next
 }
 
 // dump lists the links through h and returns them as a table, keeping the
@@ -310,18 +361,24 @@ func (m *Monitor) dump(h *netlink.Handle, prev linkTable) (linkTable, error) {
 	return t, nil
 }
 
-// apply applies the link messages of one datagram to t, and its address
-// messages through a. It reports false when it could not read one, and the
-// table may have missed a change.
-func (m *Monitor) apply(t linkTable, a *addrEdit, b []byte) bool {
+// apply applies the link, address and route messages of one datagram to
+// bt. It reports false when it could not read one, and the table may have
+// missed a change.
+func (m *Monitor) apply(bt *batch, b []byte) bool {
 	msgs, err := syscall.ParseNetlinkMessage(b)
 	if err != nil {
 		return false
 	}
 	for i := range msgs {
 		msg := &msgs[i]
-		if handled, ok := a.apply(msg); handled { // addresses: addr_linux.go
+		if handled, ok := bt.addrs.apply(msg); handled { // addresses: addr_linux.go
 			if !ok {
+				return false
+			}
+			continue
+		}
+		if isRouteMsg(msg.Header.Type) {
+			if !applyRouteMsg(&bt.routes, msg) {
 				return false
 			}
 			continue
@@ -338,10 +395,12 @@ func (m *Monitor) apply(t linkTable, a *addrEdit, b []byte) bool {
 			continue
 		}
 		m.events.Add(1)
+		t := bt.links()
 		if msg.Header.Type == unix.RTM_DELLINK {
 			index := int(int32(binary.NativeEndian.Uint32(msg.Data[4:8])))
 			t.del(index)
-			a.dropLink(index)
+			bt.addrs.dropLink(index)
+			routesLinkGone(&bt.routes, index)
 			continue
 		}
 		hdr := unix.NlMsghdr(msg.Header)
@@ -357,11 +416,14 @@ func (m *Monitor) apply(t linkTable, a *addrEdit, b []byte) bool {
 			id = prev.id
 		}
 		t.set(m.entry(link, id, prev))
+		if prev != nil {
+			routesLinkDown(&bt.routes, t, prev.link, link)
+		}
 	}
 	return true
 }
 
 func entryOf(l netlink.Link) (Link, linkIdentity) {
 	a := l.Attrs()
-	return linkOf(l), linkIdentity{kind: l.Type(), hw: string(a.HardwareAddr), parent: a.ParentIndex}
+	return linkOf(l), linkIdentity{kind: linkKind(l), hw: string(a.HardwareAddr), parent: a.ParentIndex}
 }

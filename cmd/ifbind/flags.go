@@ -202,6 +202,7 @@ type ifaceFlags struct {
 	spec  string // -i
 	netns string // --netns
 	lists bool   // -i may list several interfaces (get, through ifbind.Uplinks)
+	stop  func() // stops the monitor of -i default
 }
 
 // register defines the flags on fs; verb says what the interface is for.
@@ -220,6 +221,9 @@ func (f *ifaceFlags) lookup() (link ifbind.Link, code int, err error) {
 	if !f.lists && strings.Contains(f.spec, ",") {
 		return link, exitUsage, fmt.Errorf("-i %s: this command takes one IFACE", f.spec)
 	}
+	if f.spec == defaultIface {
+		return ifbind.Link{Name: defaultIface}, exitOK, nil
+	}
 	// A list (-i eth0,wwan0) names its first link; each must exist.
 	for i, spec := range strings.Split(f.spec, ",") {
 		l, err := lookupIfaceIn(f.netns, spec)
@@ -234,13 +238,47 @@ func (f *ifaceFlags) lookup() (link ifbind.Link, code int, err error) {
 }
 
 // dialer returns a Dialer whose sockets go where the flags say, through
-// link, which lookup returned.
-func (f *ifaceFlags) dialer(link ifbind.Link) *ifbind.Dialer {
-	return &ifbind.Dialer{Index: link.Index, Netns: f.netns}
+// link, which lookup returned: for -i default, through the link of the
+// default route of each socket's family. close releases what it holds.
+func (f *ifaceFlags) dialer(link ifbind.Link) (*ifbind.Dialer, error) {
+	if isDefault(link) {
+		b, err := f.routeBinding()
+		if err != nil {
+			return nil, err
+		}
+		return &ifbind.Dialer{Binding: b}, nil // b carries the namespace
+	}
+	return &ifbind.Dialer{Index: link.Index, Netns: f.netns}, nil
 }
 
-// listenConfig returns a ListenConfig whose sockets go where the flags
-// say, through link, which lookup returned.
-func (f *ifaceFlags) listenConfig(link ifbind.Link) *ifbind.ListenConfig {
-	return &ifbind.ListenConfig{Index: link.Index, Netns: f.netns}
+// listenConfig is dialer for a ListenConfig. With -i default, a dual-stack
+// listener is an IPv6 socket: it follows the IPv6 default.
+func (f *ifaceFlags) listenConfig(link ifbind.Link) (*ifbind.ListenConfig, error) {
+	if isDefault(link) {
+		b, err := f.routeBinding()
+		if err != nil {
+			return nil, err
+		}
+		return &ifbind.ListenConfig{Binding: b}, nil
+	}
+	return &ifbind.ListenConfig{Index: link.Index, Netns: f.netns}, nil
 }
+
+func (f *ifaceFlags) routeBinding() (ifbind.Binding, error) {
+	b, stop, err := routeBinding(f.netns)
+	if err != nil {
+		return nil, err
+	}
+	f.stop = stop
+	return b, nil
+}
+
+// close releases what dialer or listenConfig holds.
+func (f *ifaceFlags) close() {
+	if f.stop != nil {
+		f.stop()
+	}
+}
+
+// isDefault reports whether link is the one lookup returns for -i default.
+func isDefault(link ifbind.Link) bool { return link.Index == 0 && link.Name == defaultIface }

@@ -527,7 +527,10 @@ func newClient(link ifbind.Link, f *getFlags) (c *http.Client, stop func(), code
 		}
 		d, bd = &u.Dialer, u
 	} else {
-		d = f.iface.dialer(link)
+		if d, err = f.iface.dialer(link); err != nil {
+			return nil, nil, exitLocal, err
+		}
+		stop = f.iface.close
 		bd = d
 	}
 	c, code, err = newClientOf(link, d, bd, f)

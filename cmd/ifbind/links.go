@@ -100,6 +100,9 @@ func dash(s string) string {
 // lookupIface returns the link spec names, or an *ifaceError that lists the
 // links there are.
 func lookupIface(spec string) (ifbind.Link, error) {
+	if spec == defaultIface {
+		return ifbind.Link{Name: defaultIface}, nil // dialerFor, listenConfigFor
+	}
 	l, err := ifbind.LookupLink(spec)
 	if err == nil {
 		return l, nil

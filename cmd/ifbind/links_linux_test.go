@@ -133,7 +133,7 @@ func TestUsage(t *testing.T) {
 		args   []string
 		stderr string
 	}{
-		{[]string{"frobnicate"}, `ifbind: unknown command "frobnicate"; the commands are demo, dial, get, links, listen, version (ifbind -h)`},
+		{[]string{"frobnicate"}, `ifbind: unknown command "frobnicate"; the commands are demo, dial, get, links, listen, route, version (ifbind -h)`},
 		{[]string{"lnks"}, `ifbind: unknown command "lnks"; did you mean "links"?`},
 		{[]string{"lisen"}, `ifbind: unknown command "lisen"; did you mean "listen"?`},
 		{[]string{"get", "--tiemout", "2"}, `ifbind get: unknown flag --tiemout; did you mean --timeout? (ifbind get -h for help)`},

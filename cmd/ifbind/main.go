@@ -34,12 +34,14 @@ Usage:
   ifbind get -i IFACE [flags] URL              fetch a URL (HTTP, HTTPS) through IFACE, like curl
   ifbind dial -i IFACE tcp|udp HOST:PORT       netcat: stdin to the socket, the socket to stdout
   ifbind listen -i IFACE tcp|udp [ADDR:]PORT   netcat -l: take one peer that comes through IFACE
+  ifbind route [flags] DEST                    the interface ifbind would bind a socket to DEST to
   ifbind demo [flags]                          the rename race: binding by name against ifbind
   ifbind version                               the version of ifbind and of Go it was built with
 
 IFACE is a name (eth0), an altname (enp0s31f6), an index (3) or a MAC
-address (02:00:5e:10:00:01). Run 'ifbind COMMAND -h' for a command's flags.
-Times are in seconds (2, 0.5) or with a unit (500ms, 1m).
+address (02:00:5e:10:00:01), or "default": each socket then binds to the
+link of the default route of its family. Run 'ifbind COMMAND -h' for a
+command's flags. Times are in seconds (2, 0.5) or with a unit (500ms, 1m).
 
 Examples:
   go run ./cmd/ifbind demo                     ten seconds, no root needed where user namespaces are allowed
@@ -74,6 +76,7 @@ func commands() map[string]command {
 		"dial":    cmdDial,
 		"listen":  cmdListen,
 		"demo":    cmdDemo,
+		"route":   cmdRoute,
 		"version": cmdVersion,
 	}
 }
@@ -257,7 +260,7 @@ func exitCode(err error) int {
 	var be *ifbind.BindError
 	var se *os.SyscallError
 	switch {
-	case errors.As(err, &ie), errors.As(err, &be), errors.Is(err, ifbind.ErrNetnsGone):
+	case errors.As(err, &ie), errors.As(err, &be), errors.Is(err, ifbind.ErrNetnsGone), errors.Is(err, ifbind.ErrNoRoute):
 		return exitInterface
 	case errors.As(err, &se) && se.Syscall == "setns":
 		return exitInterface // the namespace of --netns cannot be entered

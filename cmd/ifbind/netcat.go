@@ -88,7 +88,11 @@ func cmdDial(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
-	d := f.iface.dialer(link)
+	d, err := f.iface.dialer(link)
+	if err != nil {
+		return fail(stderr, "dial", exitLocal, err)
+	}
+	defer f.iface.close()
 	d.Timeout = f.timeout
 	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
@@ -117,7 +121,11 @@ func cmdListen(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
-	lc := f.iface.listenConfig(link)
+	lc, err := f.iface.listenConfig(link)
+	if err != nil {
+		return fail(stderr, "listen", exitLocal, err)
+	}
+	defer f.iface.close()
 	failed := func(err error) int {
 		err = fmt.Errorf("%s %s through %v: %w", network, addr, link, err)
 		switch {

@@ -21,8 +21,11 @@ func (tp *Topo) WaitReady(t testing.TB) {
 	t.Helper()
 	for _, s := range tp.Sides() {
 		client := netlink.NewHandle
-		if s.Client != nil {
+		switch {
+		case s.Client != nil:
 			client = func(...int) (*netlink.Handle, error) { return netlink.NewHandleAt(netns.NsHandle(s.Client.fd)) }
+		case tp.Client != nil:
+			client = func(...int) (*netlink.Handle, error) { return tp.Client.Handle() }
 		}
 		if err := waitReady(client, s.Index); err != nil {
 			t.Fatalf("link %s never became ready: %v", s.LinkName, err)

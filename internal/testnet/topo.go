@@ -49,12 +49,20 @@ type Side struct {
 
 	// Seen counts what the servers of ServeNames accepted or received.
 	Seen atomic.Int64
+
+	// Gateway4 and Gateway6 are the peer's addresses on the uplink of a
+	// routed Topo (NewRouted), its routers; invalid otherwise.
+	Gateway4, Gateway6 netip.Addr
 }
 
 // A Topo is a client with two NICs carrying the same addresses, each wired
 // to a peer namespace of its own that carries the same peer addresses.
 type Topo struct {
 	A, B *Side
+
+	// Client is the client's namespace, nil when it is the test
+	// process's own (New).
+	Client *NS
 }
 
 // Sides returns A and B.
