@@ -371,7 +371,7 @@ func (t *transfer) failed(err error) int {
 	case errors.Is(t.ctx.Err(), context.DeadlineExceeded):
 		return t.f.fail(t.stderr, exitNetwork, fmt.Errorf("%s: timed out after %v (--max-time), %s",
 			where, t.f.maxTime, t.got()))
-	case errors.As(err, &oe) && oe.Op == "dial" && oe.Timeout():
+	case errors.As(err, &oe) && (oe.Op == "dial" || oe.Op == "proxyconnect") && oe.Timeout():
 		to := ""
 		if p := t.proxy(ue); p != nil {
 			to = " to the proxy " + p.Redacted()
