@@ -1,7 +1,9 @@
 package ifbind
 
 import (
+	"fmt"
 	"strconv"
+	"syscall"
 )
 
 // A Binding chooses, for each socket a Dialer or ListenConfig makes, the
@@ -53,7 +55,9 @@ func entryTarget(e *linkEntry) target {
 // Follow returns a Binding that binds every socket to the link whose name
 // or altname is name at the moment the socket is made, as m last saw it. The
 // name need not exist yet: while no link carries it, sockets fail with an
-// error for which errors.Is(err, syscall.ENODEV) holds. Once m is closed,
+// error for which errors.Is(err, syscall.ENODEV) holds, which names the
+// links whose names are close; an empty name fails every socket so, with an
+// error that says the name is empty. Once m is closed,
 // they fail with one for which errors.Is(err, net.ErrClosed) holds.
 //
 // A socket stays bound to the link it was bound to; a rename or deletion
@@ -62,12 +66,18 @@ func (m *Monitor) Follow(name string) Binding {
 	return &follow{m: m, name: name}
 }
 
+// errEmptyFollow fails every socket of Follow(""), which names no link.
+var errEmptyFollow = fmt.Errorf("follow: the interface name is empty: %w", syscall.ENODEV)
+
 type follow struct {
 	m    *Monitor
 	name string
 }
 
 func (f *follow) resolve() (*linkEntry, error) {
+	if f.name == "" {
+		return nil, &BindError{Err: errEmptyFollow}
+	}
 	s := f.m.load()
 	if e := s.byName[f.name]; e != nil {
 		return e, nil

@@ -384,6 +384,14 @@ func TestBindingWithIndexFails(t *testing.T) {
 	if !errors.Is(err, syscall.ENODEV) || err.Error() != "dial udp4 127.0.0.1:9: ifbind: interface lp: no link by that name; did you mean lo?" {
 		t.Errorf("follow of a missing name: got %v", err)
 	}
+	// An empty name says so, rather than "no link by that name".
+	_, err = (&Dialer{Binding: m.Follow("")}).DialContext(ctx, "udp4", "127.0.0.1:9")
+	if !errors.Is(err, syscall.ENODEV) || err.Error() != "dial udp4 127.0.0.1:9: ifbind: follow: the interface name is empty: no such device" {
+		t.Errorf("follow of an empty name: got %v", err)
+	}
+	if _, err := m.Follow("").Link(); !errors.Is(err, errEmptyFollow) {
+		t.Errorf("Follow(\"\").Link(): got %v, want errEmptyFollow", err)
+	}
 }
 
 // TestBindingRunsCallerHooks checks that a Binding binds first and then

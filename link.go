@@ -45,8 +45,15 @@ func (l Link) Up() bool {
 	return l.Flags&up == up
 }
 
-// String returns the link's name and index, as in "eth0 (index 2)".
+// String returns the link's name and index, as in "eth0 (index 2)"; a link
+// without a name is "index 2", and the zero Link "no link".
 func (l Link) String() string {
+	switch {
+	case l.Name == "" && l.Index == 0:
+		return "no link"
+	case l.Name == "":
+		return "index " + strconv.Itoa(l.Index)
+	}
 	return l.Name + " (index " + strconv.Itoa(l.Index) + ")"
 }
 

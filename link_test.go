@@ -101,3 +101,18 @@ func TestNotFoundErrorSuggests(t *testing.T) {
 		}
 	}
 }
+
+func TestLinkStringNoName(t *testing.T) {
+	for _, tc := range []struct {
+		l    Link
+		want string
+	}{
+		{Link{Index: 2, Name: "eth0"}, "eth0 (index 2)"},
+		{Link{Index: 2}, "index 2"},
+		{Link{}, "no link"},
+	} {
+		if got := tc.l.String(); got != tc.want {
+			t.Errorf("%#v.String() = %q, want %q", tc.l, got, tc.want)
+		}
+	}
+}

@@ -53,10 +53,12 @@ type BoundDialer interface {
 // net.Dialer does, every attempt bound. The context of a request bounds its
 // dial, name resolution included.
 //
-// The transport copies d: later changes to d do not affect it. A nil d, a
-// nil *Dialer, or one whose Index is 0, makes a transport whose every
-// request fails with an error saying there is no interface to bind to:
-// never one that leaves by the default route. The transport is safe for concurrent use, as every
+// The transport copies d: later changes to d, d.Resolver included, do not
+// affect it, so set the Resolver before calling NewTransport. A nil d, a
+// *Dialer that names no interface (neither Index nor Binding set) or two
+// (both set), or an *Uplinks without uplinks, makes a transport whose every
+// request fails with an error saying why: never one that leaves by the
+// default route. The transport is safe for concurrent use, as every
 // http.Transport; reuse it rather than make one per request, so that its
 // connections are reused.
 func NewTransport(d BoundDialer) *http.Transport {

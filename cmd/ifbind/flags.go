@@ -49,7 +49,11 @@ func (fs *flagSet) aka(name string, others ...string) {
 func (fs *flagSet) printHelp() {
 	w := fs.stdout
 	fmt.Fprint(w, fs.usage)
-	fmt.Fprintln(w, "\nFlags:")
+	any := false
+	fs.VisitAll(func(*flag.Flag) { any = true })
+	if any {
+		fmt.Fprintln(w, "\nFlags:")
+	}
 	fs.VisitAll(func(f *flag.Flag) {
 		if _, ok := fs.alias[f.Name]; ok {
 			return
@@ -112,12 +116,37 @@ func (fs *flagSet) explain(err error) string {
 	msg := err.Error()
 	name, ok := strings.CutPrefix(msg, "flag provided but not defined: -")
 	if !ok {
-		return strings.Replace(msg, "flag -", "flag --", 1)
+		// "invalid value "x" for flag -max-time: ...", "flag needs an
+		// argument: -i": the name as typed, -m or --max-time.
+		for _, at := range []string{"for flag -", "for -", "argument: -"} {
+			if i := strings.Index(msg, at); i >= 0 {
+				head, rest := msg[:i+len(at)-1], msg[i+len(at):]
+				n, tail, found := strings.Cut(rest, ":")
+				if found {
+					tail = ":" + tail
+				}
+				return head + dashed(n) + tail
+			}
+		}
+		return msg
 	}
-	var names []string
-	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	var names []string // the long ones: a single letter is close to every other
+	fs.VisitAll(func(f *flag.Flag) {
+		if len(f.Name) > 1 {
+			names = append(names, f.Name)
+		}
+	})
 	msg = "unknown flag " + dashed(name)
-	if s := suggest(name, names); s != "" {
+	s := suggest(name, names)
+	if len(name) == 1 { // only the other case: -x for -X
+		s = ""
+		if other := strings.ToUpper(name); other != name && fs.Lookup(other) != nil {
+			s = other
+		} else if other := strings.ToLower(name); other != name && fs.Lookup(other) != nil {
+			s = other
+		}
+	}
+	if s != "" {
 		msg += "; did you mean " + dashed(s) + "?"
 	}
 	return msg

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -35,12 +36,19 @@ one, but -i, which is the interface: curl's -i is --include here.
 
 Names are resolved by the system's resolver, which may ask its servers
 through any interface. With --dns-via-iface, the DNS queries go through
-IFACE too, to the servers of /etc/resolv.conf; with --nameserver, to that
-server. A nameserver on loopback, such as the 127.0.0.53 of
-systemd-resolved, cannot be reached through IFACE: ifbind get then stops
-before any query, with exit code 2, and asks for one with --nameserver
-(resolvectl dns lists each link's). HTTP_PROXY, HTTPS_PROXY and NO_PROXY
-are honored: the proxy is then reached through IFACE.
+IFACE too, to the servers of /etc/resolv.conf; with --nameserver, to the
+servers it names: repeat it, or give a list (--nameserver 192.0.2.53,
+192.0.2.54), and they are tried in order, the next after a timeout, a
+refusal, SERVFAIL or REFUSED. A nameserver on loopback, such as the
+127.0.0.53 of systemd-resolved, cannot be reached through IFACE: when a
+name must be resolved, ifbind get stops before any query, with exit code
+2, and asks for one with --nameserver (resolvectl dns lists each link's);
+a URL whose host is an IP address needs none.
+
+HTTP_PROXY, HTTPS_PROXY and NO_PROXY are honored as net/http honors them:
+the proxy is then reached through IFACE. A proxy on loopback (127.0.0.0/8,
+::1, localhost) cannot be: ifbind get refuses it with exit code 2, unless
+NO_PROXY excludes the URL's host.
 
 Limits, each settable:
   --connect-timeout  30s for each connection's name lookup and TCP connect,
@@ -73,7 +81,8 @@ Examples:
 
 Exit codes: 0 ok, 1 HTTP status >= 400 (the body is still written, unless
 -f), 2 usage (a malformed URL, port or header, a loopback or malformed
-nameserver), 3 IFACE names no link or cannot be bound to, 4 network error
+nameserver, a loopback proxy), 3 IFACE names no link or cannot be bound
+to, 4 network error
 (DNS, connection, TLS, transfer) or timeout, 5 a file cannot be read
 (--cacert, -d @FILE, /etc/resolv.conf) or FILE written, or binary output
 refused on a terminal, 130 interrupted.
@@ -81,7 +90,8 @@ refused on a terminal, 130 interrupted.
 
 type getFlags struct {
 	iface                          ifaceFlags
-	out, nameserver, cacert        string
+	out, cacert                    string
+	nameservers                    nameservers
 	method                         string
 	headers, data                  list
 	dnsViaIface, insecure, verbose bool
@@ -121,7 +131,7 @@ func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.secondsVar(&f.maxTime, "max-time", 0, "give up when the whole transfer takes more than `SECONDS` (0: never)")
 	fs.aka("max-time", "m", "timeout")
 	fs.BoolVar(&f.dnsViaIface, "dns-via-iface", false, "resolve names with the servers of /etc/resolv.conf, through IFACE")
-	fs.StringVar(&f.nameserver, "nameserver", "", "resolve names with the DNS server at `ADDR` (IP or IP:port), through IFACE; implies --dns-via-iface")
+	fs.Var(&f.nameservers, "nameserver", "resolve names with the DNS server at `ADDR` (IP or IP:port), through IFACE; implies --dns-via-iface.\nRepeatable, or a list (a,b): tried in order, the next after a timeout, a refusal, SERVFAIL or REFUSED")
 	fs.StringVar(&f.cacert, "cacert", "", "trust the CA certificates of the PEM `FILE` instead of the system's")
 	fs.BoolVar(&f.insecure, "k", false, "do not verify the server's TLS certificate")
 	fs.aka("k", "insecure")
@@ -159,10 +169,10 @@ func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return f.fail(stderr, code, err)
 	}
-	if f.nameserver != "" {
+	if len(f.nameservers) > 0 {
 		f.dnsViaIface = true
 	}
-	client, stopClient, code, err := newClient(link, &f)
+	client, stopClient, code, err := newClient(link, &f, hostIsIP(rawURL))
 	if code == exitUsage {
 		return usageError(stderr, "get", message(err))
 	}
@@ -196,6 +206,13 @@ func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if msg := setHeaders(req, f.headers); msg != "" {
 		return usageError(stderr, "get", msg)
+	}
+	if _, err := proxyOf(link)(req); err != nil { // before any connection
+		var use *usageErr
+		if errors.As(err, &use) {
+			return usageError(stderr, "get", err.Error())
+		}
+		return usageError(stderr, "get", "the proxy of the environment: "+err.Error())
 	}
 	t := &transfer{f: &f, link: link, ctx: ctx, req: req, stdout: stdout, stderr: stderr}
 	resp, err := client.Do(req)
@@ -347,18 +364,41 @@ func (t *transfer) failed(err error) int {
 	}
 	var ne net.Error
 	var oe *net.OpError
+	var use *usageErr
 	switch {
+	case errors.As(err, &use):
+		return t.f.fail(t.stderr, exitUsage, fmt.Errorf("%s: %w", where, use.err))
 	case errors.Is(t.ctx.Err(), context.DeadlineExceeded):
 		return t.f.fail(t.stderr, exitNetwork, fmt.Errorf("%s: timed out after %v (--max-time), %s",
 			where, t.f.maxTime, t.got()))
-	case errors.As(err, &oe) && oe.Op == "dial" && oe.Timeout():
-		return t.f.fail(t.stderr, exitNetwork, fmt.Errorf("%s: timed out connecting after %v (--connect-timeout): %w",
-			where, t.f.connectTimeout, err))
+	case errors.As(err, &oe) && (oe.Op == "dial" || oe.Op == "proxyconnect") && oe.Timeout():
+		to := ""
+		if p := t.proxy(ue); p != nil {
+			to = " to the proxy " + p.Redacted()
+		}
+		return t.f.fail(t.stderr, exitNetwork, fmt.Errorf("%s: timed out connecting%s after %v (--connect-timeout): %w",
+			where, to, t.f.connectTimeout, err))
 	case errors.As(err, &ne) && ne.Timeout() && strings.Contains(err.Error(), "TLS handshake"):
 		return t.f.fail(t.stderr, exitNetwork, fmt.Errorf("%s: timed out in the TLS handshake after %v (--connect-timeout)",
 			where, t.f.connectTimeout))
 	}
 	return t.f.fail(t.stderr, exitCode(err), fmt.Errorf("%s: %w", where, err))
+}
+
+// proxy returns the proxy of the request that failed with ue (a redirect's,
+// perhaps), or of t.req when ue is nil, or nil when there is none.
+func (t *transfer) proxy(ue *url.Error) *url.URL {
+	u := t.req.URL
+	if ue != nil {
+		if pu, err := url.Parse(ue.URL); err == nil {
+			u = pu
+		}
+	}
+	p, err := http.ProxyFromEnvironment(&http.Request{URL: u})
+	if err != nil {
+		return nil
+	}
+	return p
 }
 
 // got says how much of the body arrived.
@@ -516,7 +556,7 @@ func (m markedWriter) Write(p []byte) (int, error) {
 // fails, code is exitUsage for a nameserver that cannot be used (a loopback
 // one, such as the 127.0.0.53 of systemd-resolved, which no packet sent
 // through link reaches), or exitLocal for a file that cannot be read.
-func newClient(link ifbind.Link, f *getFlags) (c *http.Client, stop func(), code int, err error) {
+func newClient(link ifbind.Link, f *getFlags, ipURL bool) (c *http.Client, stop func(), code int, err error) {
 	stop = func() {}
 	var d *ifbind.Dialer      // the settings of every dial
 	var bd ifbind.BoundDialer // what dials: d itself, or the uplinks d is the template of
@@ -533,7 +573,7 @@ func newClient(link ifbind.Link, f *getFlags) (c *http.Client, stop func(), code
 		stop = f.iface.close
 		bd = d
 	}
-	c, code, err = newClientOf(link, d, bd, f)
+	c, code, err = newClientOf(link, d, bd, f, ipURL)
 	if err != nil {
 		stop()
 		return nil, nil, code, err
@@ -542,33 +582,45 @@ func newClient(link ifbind.Link, f *getFlags) (c *http.Client, stop func(), code
 }
 
 // newClientOf returns an HTTP client whose connections bd dials, with d's
-// settings (bd is d, or the *ifbind.Uplinks whose template d is).
-func newClientOf(link ifbind.Link, d *ifbind.Dialer, bd ifbind.BoundDialer, f *getFlags) (c *http.Client, code int, err error) {
+// settings (bd is d, or the *ifbind.Uplinks whose template d is). ipURL
+// tells that the URL's host is an IP address, which needs no resolver.
+func newClientOf(link ifbind.Link, d *ifbind.Dialer, bd ifbind.BoundDialer, f *getFlags, ipURL bool) (c *http.Client, code int, err error) {
 	d.Timeout = f.connectTimeout
+	var noResolver error // why names cannot be resolved, if they cannot
 	if f.dnsViaIface {
 		if bd != ifbind.BoundDialer(d) {
 			return nil, exitUsage, errors.New("--dns-via-iface and --nameserver take one IFACE")
 		}
-		var servers []string
-		if f.nameserver != "" {
-			servers = append(servers, f.nameserver)
-		}
-		r, err := ifbind.NewResolver(d, servers...)
+		r, err := ifbind.NewResolver(d, f.nameservers...)
 		switch {
-		case err != nil && f.nameserver != "":
-			return nil, exitUsage, fmt.Errorf("--nameserver %s: %w", f.nameserver, err)
+		case err != nil && len(f.nameservers) > 0:
+			return nil, exitUsage, fmt.Errorf("--nameserver %s: %w", f.nameservers.String(), err)
 		case errors.Is(err, ifbind.ErrLoopbackNameserver):
-			return nil, exitUsage, fmt.Errorf("--dns-via-iface: %w; name a nameserver that %v reaches with --nameserver ADDR", err, link)
+			err = &usageErr{fmt.Errorf("--dns-via-iface: %w; name a nameserver that %v reaches with --nameserver ADDR", err, link)}
+			if !ipURL {
+				return nil, exitUsage, err
+			}
+			noResolver = err // fails only a name to resolve: a redirect's, a proxy's
 		case err != nil:
 			return nil, exitLocal, err
 		}
-		d.Resolver = r
+		d.Resolver = r // before NewTransport, which copies d
 	}
-	t := ifbind.NewTransport(bd) // the proxy from the environment, as curl
+	t := ifbind.NewTransport(bd)
 	if f.connectTimeout == 0 {
 		d.KeepAlive = 30 * time.Second
 		t.DialContext = bd.DialContext // NewTransport would give it 30 s
 	}
+	if noResolver != nil {
+		dial := t.DialContext
+		t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if host, _, err := net.SplitHostPort(addr); err == nil && !isIP(host) {
+				return nil, &net.OpError{Op: "dial", Net: network, Err: noResolver}
+			}
+			return dial(ctx, network, addr)
+		}
+	}
+	t.Proxy = proxyOf(link) // the proxy from the environment, as curl; never a loopback one
 	t.TLSHandshakeTimeout = f.connectTimeout
 	if t.TLSClientConfig == nil {
 		t.TLSClientConfig = &tls.Config{}
@@ -595,4 +647,72 @@ func newClientOf(link ifbind.Link, d *ifbind.Dialer, bd ifbind.BoundDialer, f *g
 		return nil
 	}
 	return c, exitOK, nil
+}
+
+// nameservers are the values of --nameserver, each a nameserver or a
+// comma-separated list of them, in order.
+type nameservers []string
+
+func (n *nameservers) String() string { return strings.Join(*n, ",") }
+
+func (n *nameservers) Set(v string) error {
+	for ns := range strings.SplitSeq(v, ",") {
+		ns = strings.TrimSpace(ns)
+		if ns == "" {
+			return errors.New("want an IP address, or IP:port, or a list of them (a,b)")
+		}
+		*n = append(*n, ns)
+	}
+	return nil
+}
+
+// A usageErr is an error found once the request is under way that the
+// command line could have avoided: it ends get with exitUsage.
+type usageErr struct{ err error }
+
+func (e *usageErr) Error() string { return e.err.Error() }
+func (e *usageErr) Unwrap() error { return e.err }
+
+// hostIsIP reports whether the host of rawURL, which checkURL accepted, is
+// an IP address, which needs no name resolution.
+func hostIsIP(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	return err == nil && isIP(u.Hostname())
+}
+
+func isIP(host string) bool {
+	_, err := netip.ParseAddr(host)
+	return err == nil
+}
+
+// proxyOf returns the Proxy function of get's transport: the proxy that
+// http.ProxyFromEnvironment picks for the request, as net/http would, but
+// an error for one on loopback (127.0.0.0/8, ::1, localhost), which no
+// packet sent through link reaches.
+func proxyOf(link ifbind.Link) func(*http.Request) (*url.URL, error) {
+	return func(req *http.Request) (*url.URL, error) {
+		p, err := http.ProxyFromEnvironment(req)
+		if err != nil || p == nil || !isLoopback(p.Hostname()) {
+			return p, err
+		}
+		name := "HTTP_PROXY"
+		if req.URL.Scheme == "https" {
+			name = "HTTPS_PROXY"
+		}
+		if os.Getenv(name) == "" && os.Getenv(strings.ToLower(name)) != "" {
+			name = strings.ToLower(name)
+		}
+		return nil, &usageErr{fmt.Errorf("%s %s: a proxy on loopback, which no packet sent through %v reaches; unset %s, or add %s to NO_PROXY",
+			name, p.Redacted(), link, name, req.URL.Hostname())}
+	}
+}
+
+// isLoopback reports whether host, a proxy's, is a loopback address or
+// localhost.
+func isLoopback(host string) bool {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a.Unmap().IsLoopback()
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	return host == "localhost" || strings.HasSuffix(host, ".localhost")
 }

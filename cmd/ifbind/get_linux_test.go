@@ -258,6 +258,78 @@ func TestGet(t *testing.T) {
 		}
 	})
 
+	t.Run("several nameservers", func(t *testing.T) {
+		// 192.0.2.2:5353 refuses (no one listens there): the next one
+		// answers. Alone it fails, so the answer came from the second.
+		// (Two attempts, the default, for a query to try two servers.)
+		const conf = "nameserver 192.0.2.2\noptions timeout:1 attempts:2\n"
+		for _, args := range [][]string{
+			{"--nameserver", "192.0.2.2:5353", "--nameserver", "192.0.2.2"},
+			{"--nameserver", "192.0.2.2:5353,192.0.2.2"},
+			{"--nameserver", "192.0.2.2:5353, 192.0.2.2"},
+		} {
+			dnsA, dnsB := w.dns["a"].Load(), w.dns["b"].Load()
+			r := runWithResolvConf(t, bin, conf, append(append([]string{"get", "-i", "ifb-b"}, args...), "http://example.com:8080/")...)
+			r.expect(t, fmt.Sprintf("get %q", args), 0, "b")
+			if a, b := w.dns["a"].Load()-dnsA, w.dns["b"].Load()-dnsB; a != 0 || b == 0 {
+				t.Errorf("get %q: DNS queries: peer a got %d, peer b %d, want none and some", args, a, b)
+			}
+		}
+		r := runWithResolvConf(t, bin, conf, "get", "-i", "ifb-b", "--nameserver", "192.0.2.2:5353", "http://example.com:8080/")
+		if r.code != exitNetwork || !strings.Contains(r.stderr, "192.0.2.2:5353") {
+			t.Errorf("get --nameserver 192.0.2.2:5353: exit %d, stderr %q, want %d and the server named", r.code, r.stderr, exitNetwork)
+		}
+		r = runBin(t, bin, "", "get", "-i", "ifb-b", "--nameserver", "192.0.2.2,", "http://example.com:8080/")
+		if r.code != exitUsage || !strings.Contains(r.stderr, `invalid value "192.0.2.2," for flag --nameserver`) {
+			t.Errorf("get --nameserver 192.0.2.2,: exit %d, stderr %q, want %d and the flag named", r.code, r.stderr, exitUsage)
+		}
+		// A loopback one anywhere in the list is refused.
+		r = runBin(t, bin, "", "get", "-i", "ifb-b", "--nameserver", "192.0.2.2", "--nameserver", "127.0.0.53", "http://example.com:8080/")
+		if r.code != exitUsage || !strings.Contains(r.stderr, "loopback") {
+			t.Errorf("get --nameserver 192.0.2.2 --nameserver 127.0.0.53: exit %d, stderr %q, want %d and loopback", r.code, r.stderr, exitUsage)
+		}
+	})
+
+	t.Run("dns via iface, no name to resolve", func(t *testing.T) {
+		// resolv.conf names a loopback stub, but the URL's host is an
+		// address: nothing is resolved, and nothing fails.
+		before := counts()
+		r := runWithResolvConf(t, bin, "nameserver 127.0.0.53\n", "get", "-i", "ifb-b", "--dns-via-iface", "http://192.0.2.2:8080/")
+		r.expect(t, "get --dns-via-iface of an IP URL, resolv.conf on 127.0.0.53", 0, "b")
+		only(t, "b", before, 1)
+	})
+
+	t.Run("proxy", func(t *testing.T) {
+		// A proxy on loopback cannot be reached through the interface:
+		// refused before any connection, unless NO_PROXY excludes the host.
+		before := counts()
+		for _, tc := range []struct {
+			env  string
+			url  string
+			want string
+		}{
+			{"HTTP_PROXY=http://127.0.0.1:3128", "http://192.0.2.2:8080/", "HTTP_PROXY http://127.0.0.1:3128: a proxy on loopback"},
+			{"http_proxy=http://localhost:3128", "http://192.0.2.2:8080/", "http_proxy http://localhost:3128: a proxy on loopback"},
+			{"HTTPS_PROXY=http://[::1]:3128", "https://192.0.2.2:8443/", "HTTPS_PROXY http://[::1]:3128: a proxy on loopback"},
+			{"HTTP_PROXY=127.0.0.9:3128", "http://192.0.2.2:8080/", "HTTP_PROXY http://127.0.0.9:3128: a proxy on loopback"},
+		} {
+			r := runBinEnv(t, bin, "", []string{tc.env}, "get", "-i", "ifb-b", "--cacert", w.cacert, tc.url)
+			if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, "NO_PROXY") || strings.Count(r.stderr, "\n") != 1 {
+				t.Errorf("%s get %s: exit %d, stderr %q, want %d and %q", tc.env, tc.url, r.code, r.stderr, exitUsage, tc.want)
+			}
+		}
+		only(t, "b", before, 0)
+		r := runBinEnv(t, bin, "", []string{"HTTP_PROXY=http://127.0.0.1:3128", "NO_PROXY=192.0.2.2"}, "get", "-i", "ifb-b", "http://192.0.2.2:8080/")
+		r.expect(t, "get with a loopback proxy and NO_PROXY", 0, "b")
+		only(t, "b", before, 1)
+		// Nothing answers 192.0.2.99: the timeout names the proxy.
+		r = runBinEnv(t, bin, "", []string{"HTTP_PROXY=http://192.0.2.99:3128"}, "get", "-i", "ifb-a", "--connect-timeout", "0.3", "http://192.0.2.2:8080/")
+		want := fmt.Sprintf("through ifb-a (index %d): timed out connecting to the proxy http://192.0.2.99:3128 after 300ms (--connect-timeout)", tp.A.Index)
+		if r.code != exitNetwork || !strings.Contains(r.stderr, want) {
+			t.Errorf("get through an unanswering proxy: exit %d, stderr %q, want %d and %q", r.code, r.stderr, exitNetwork, want)
+		}
+	})
+
 	t.Run("dns through the interface from resolv.conf", func(t *testing.T) {
 		before := counts()
 		dnsA, dnsB := w.dns["a"].Load(), w.dns["b"].Load()

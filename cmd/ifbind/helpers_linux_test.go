@@ -58,10 +58,17 @@ type result struct {
 // namespace, and returns what it did.
 func runBin(t *testing.T, bin, stdin string, args ...string) result {
 	t.Helper()
+	return runBinEnv(t, bin, stdin, nil, args...)
+}
+
+// runBinEnv runs bin as runBin does, with the variables of extra (K=V)
+// added to its environment.
+func runBinEnv(t *testing.T, bin, stdin string, extra []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = env()
+	cmd.Env = append(env(), extra...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -96,7 +103,9 @@ func start(t *testing.T, cmd *exec.Cmd, stdin string) *proc {
 	t.Helper()
 	p := &proc{cmd: cmd, lines: make(chan string, 100), done: make(chan struct{})}
 	cmd.Env = env()
-	cmd.Stdin = strings.NewReader(stdin)
+	if cmd.Stdin == nil { // a caller may set its own, a pipe
+		cmd.Stdin = strings.NewReader(stdin)
+	}
 	cmd.Stdout = &p.stdout
 	errPipe, err := cmd.StderrPipe()
 	if err != nil {

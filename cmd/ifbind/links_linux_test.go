@@ -142,6 +142,17 @@ func TestUsage(t *testing.T) {
 		{[]string{"listen", "--inteface", "x"}, `ifbind listen: unknown flag --inteface; did you mean --interface? (ifbind listen -h for help)`},
 		{[]string{"get", "--max-time", "soon"}, `ifbind get: invalid value "soon" for flag --max-time: want seconds (2, 0.5) or a duration (500ms, 1m) (ifbind get -h for help)`},
 		{[]string{"get", "-i"}, `ifbind get: flag needs an argument: -i (ifbind get -h for help)`},
+		// A single letter as typed (not --m), and no suggestion of an
+		// unrelated letter: only the other case of the same one.
+		{[]string{"get", "-m", "-1"}, `ifbind get: invalid value "-1" for flag -m: want a number of seconds from 0 (ifbind get -h for help)`},
+		{[]string{"get", "--max-time", "-1"}, `ifbind get: invalid value "-1" for flag --max-time: want a number of seconds from 0 (ifbind get -h for help)`},
+		{[]string{"get", "-q"}, `ifbind get: unknown flag -q (ifbind get -h for help)`},
+		{[]string{"get", "-x", "PUT"}, `ifbind get: unknown flag -x; did you mean -X? (ifbind get -h for help)`},
+		{[]string{"dial", "-z"}, `ifbind dial: unknown flag -z (ifbind dial -h for help)`},
+		{[]string{"dial", "--verbos"}, `ifbind dial: unknown flag --verbos; did you mean --verbose? (ifbind dial -h for help)`},
+		// ifbind help COMMAND: an unknown one is a usage error, one line.
+		{[]string{"help", "nosuch"}, `ifbind: unknown command "nosuch"; the commands are demo, dial, get, links, listen, route, version (ifbind -h)`},
+		{[]string{"help", "lsten"}, `ifbind: unknown command "lsten"; did you mean "listen"?`},
 	} {
 		r := runBin(t, bin, "", tc.args...)
 		if r.code != exitUsage || r.stderr != tc.stderr+"\n" {
@@ -177,6 +188,19 @@ func TestUsage(t *testing.T) {
 	}
 	if r := runBin(t, bin, "", "help", "get"); r.code != 0 || !strings.HasPrefix(r.stdout, "Usage: ifbind get") {
 		t.Errorf("help get: exit %d, stdout %q, want 0 and the usage of get", r.code, r.stdout)
+	}
+	if r := runBin(t, bin, "", "help"); r.code != 0 || !strings.Contains(r.stdout, "Exit codes:") {
+		t.Errorf("help: exit %d, stdout %q, want 0 and the usage", r.code, r.stdout)
+	}
+	// version has no flags: no empty "Flags:" header.
+	if r := runBin(t, bin, "", "version", "-h"); r.code != 0 || !strings.HasPrefix(r.stdout, "Usage: ifbind version") || strings.Contains(r.stdout, "Flags:") {
+		t.Errorf("version -h: exit %d, stdout %q, want 0, the usage and no Flags: header", r.code, r.stdout)
+	}
+	// dial and listen take --verbose, as get does.
+	for _, cmd := range []string{"dial", "listen"} {
+		if r := runBin(t, bin, "", cmd, "-h"); !strings.Contains(r.stdout, "  -v, --verbose\n") {
+			t.Errorf("%s -h: want -v, --verbose in:\n%s", cmd, r.stdout)
+		}
 	}
 	for _, cmd := range []string{"get", "dial", "listen", "demo", "links"} {
 		r := runBin(t, bin, "", cmd, "-h")

@@ -19,7 +19,7 @@ const (
 	exitOK          = 0
 	exitHTTP        = 1 // get: HTTP status >= 400; demo: ifbind put a socket on the wrong NIC
 	exitUsage       = 2
-	exitInterface   = 3 // IFACE names no link, or a socket cannot be bound to it
+	exitInterface   = 3 // IFACE names no link, a socket cannot be bound to it, or it went away during a transfer
 	exitNetwork     = 4 // resolution, connection, TLS or transfer failed, or timed out
 	exitLocal       = 5 // a file cannot be read or written, a local port is taken; no namespace for the demo
 	exitInterrupted = 130
@@ -40,8 +40,9 @@ Usage:
 
 IFACE is a name (eth0), an altname (enp0s31f6), an index (3) or a MAC
 address (02:00:5e:10:00:01), or "default": each socket then binds to the
-link of the default route of its family. Run 'ifbind COMMAND -h' for a
-command's flags. Times are in seconds (2, 0.5) or with a unit (500ms, 1m).
+link of the default route of its family. Run 'ifbind COMMAND -h' (or
+'ifbind help COMMAND') for a command's flags. Times are in seconds (2, 0.5)
+or with a unit (500ms, 1m).
 
 Examples:
   go run ./cmd/ifbind demo                     ten seconds, no root needed where user namespaces are allowed
@@ -56,9 +57,12 @@ Exit codes:
   1    get: the server answered with an HTTP status of 400 or more (the body is
        still written, unless -f); demo: ifbind put a socket on the wrong NIC (a bug)
   2    usage: a bad command, flag or argument: a malformed URL or address, a
-       port out of range, an unknown service name (get: a loopback nameserver,
-       which no packet sent through IFACE reaches)
-  3    interface: IFACE names no link, or a socket could not be bound to it
+       port out of range, an unknown service name, a zone that is not IFACE;
+       listen: an address this host does not have; get: a loopback or
+       malformed nameserver, or a loopback proxy, which no packet sent
+       through IFACE reaches
+  3    interface: IFACE names no link, or a socket could not be bound to it;
+       dial, listen: IFACE went away during the transfer
   4    network: name resolution, connection, TLS or transfer failed, or timed out
   5    local: a file could not be read or written, a local port is in use, get
        would write binary to a terminal; the demo found no namespace to run in
@@ -94,11 +98,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmds := commands()
 	switch name := args[0]; name {
 	case "help":
-		if cmd, ok := cmds[strings.Join(args[1:2], "")]; ok { // ifbind help get
+		if len(args) == 1 {
+			fmt.Fprint(stdout, usageText)
+			return exitOK
+		}
+		if cmd, ok := cmds[args[1]]; ok { // ifbind help get
 			return cmd([]string{"-h"}, stdin, stdout, stderr)
 		}
-		fmt.Fprint(stdout, usageText)
-		return exitOK
+		return unknownCommand(stderr, cmds, args[1])
 	case "-h", "-help", "--help":
 		fmt.Fprint(stdout, usageText)
 		return exitOK
@@ -109,24 +116,31 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if ok {
 			return cmd(args[1:], stdin, stdout, stderr)
 		}
-		what := "command"
-		if strings.HasPrefix(name, "-") {
-			what = "flag" // before any command
-		}
-		names := make([]string, 0, len(cmds))
-		for n := range cmds {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		msg := fmt.Sprintf("unknown %s %q", what, name)
-		if s := suggest(strings.TrimLeft(name, "-"), names); s != "" {
-			msg += fmt.Sprintf("; did you mean %q?", s)
-		} else {
-			msg += "; the commands are " + strings.Join(names, ", ") + " (ifbind -h)"
-		}
-		fmt.Fprintln(stderr, "ifbind: "+msg)
-		return exitUsage
+		return unknownCommand(stderr, cmds, name)
 	}
+}
+
+// unknownCommand reports name, which is no command (or a flag before any
+// command), on one line with a suggestion or the list of commands, and
+// returns exitUsage.
+func unknownCommand(stderr io.Writer, cmds map[string]command, name string) int {
+	what := "command"
+	if strings.HasPrefix(name, "-") {
+		what = "flag" // before any command
+	}
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	msg := fmt.Sprintf("unknown %s %q", what, name)
+	if s := suggest(strings.TrimLeft(name, "-"), names); s != "" {
+		msg += fmt.Sprintf("; did you mean %q?", s)
+	} else {
+		msg += "; the commands are " + strings.Join(names, ", ") + " (ifbind -h)"
+	}
+	fmt.Fprintln(stderr, "ifbind: "+msg)
+	return exitUsage
 }
 
 // cmdVersion prints the version of the module and of Go the binary was
@@ -178,15 +192,19 @@ func version() string {
 // suggest returns the one of names closest to word, or "" when none is
 // close: within one edit (a letter added, dropped, changed, or two
 // neighbours swapped) per three letters, at least one and at most two, or
-// else the first name that word starts.
+// else the first name that word starts. A single letter is close to no
+// name: one edit turns it into any other letter.
 func suggest(word string, names []string) string {
+	if len(word) < 2 {
+		return ""
+	}
 	best, bestDist := "", min(2, max(1, len(word)/3))+1
 	for _, n := range names {
 		if d := typoDistance(word, n); d < bestDist {
 			best, bestDist = n, d
 		}
 	}
-	if best != "" || len(word) < 2 {
+	if best != "" {
 		return best
 	}
 	for _, n := range names {

@@ -37,9 +37,10 @@ Examples:
   echo ping | ifbind dial -i 3 udp '[2001:db8::2]:7'
 
 Exit codes: 0 ok, 2 usage (a malformed address, a port out of range, an
-unknown service name), 3 IFACE names no link or cannot be bound to,
-4 network error (resolution, connection, transfer) or timeout,
-5 stdin or stdout failed, 130 interrupted.
+unknown service name), 3 IFACE names no link or cannot be bound to, or
+went away during the transfer, 4 network error (resolution, connection,
+sending or receiving) or timeout, 5 stdin or stdout failed,
+130 interrupted.
 `
 
 const listenUsage = `Usage: ifbind listen -i IFACE tcp|udp [ADDR:]PORT
@@ -62,9 +63,10 @@ Examples:
   ifbind listen -i wg0 udp '[::]:5353'
 
 Exit codes: 0 ok, 2 usage (a malformed address, a port out of range, an
-unknown service name, a zone that is not IFACE), 3 IFACE names no link or
-cannot be bound to, 4 network error, 5 the port is in use on IFACE, or
-stdin or stdout failed, 130 interrupted.
+unknown service name, a zone that is not IFACE, an address this host does
+not have), 3 IFACE names no link or cannot be bound to, or went away,
+4 network error, 5 the port is in use on IFACE, or stdin or stdout
+failed, 130 interrupted.
 `
 
 type ncFlags struct {
@@ -82,6 +84,7 @@ func cmdDial(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.aka("w", "connect-timeout")
 	fs.secondsVar(&f.idle, "idle", 2*time.Second, "udp: after stdin ends, exit once no datagram came for `SECONDS`")
 	fs.BoolVar(&f.verbose, "v", false, "tell on stderr which interface and addresses the connection uses")
+	fs.aka("v", "verbose")
 	network, addr, link, code, stop := ncArgs("dial", fs, args, &f, stderr)
 	if stop {
 		return code
@@ -106,7 +109,7 @@ func cmdDial(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if f.verbose {
 		fmt.Fprintf(stderr, "ifbind dial: connected %v -> %v through %v\n", c.LocalAddr(), c.RemoteAddr(), link)
 	}
-	return pipe(ctx, c, stdin, stdout, stderr, "dial", f.idle)
+	return pipe(ctx, c, stdin, stdout, stderr, newSession("dial", network, addr, link, f.iface.netns), f.idle)
 }
 
 func cmdListen(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -115,6 +118,7 @@ func cmdListen(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f.iface.register(fs, "listen on")
 	fs.secondsVar(&f.idle, "idle", 0, "udp: exit once no datagram came for `SECONDS` after the first (0: never)")
 	fs.BoolVar(&f.verbose, "v", false, "tell on stderr where it listens and who connects")
+	fs.aka("v", "verbose")
 	network, addr, link, code, stop := ncArgs("listen", fs, args, &f, stderr)
 	if stop {
 		return code
@@ -132,7 +136,9 @@ func cmdListen(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		case errors.Is(err, syscall.EADDRINUSE):
 			err = fmt.Errorf("%w (another socket has the port on %s, or on every interface)", err, link.Name)
 		case errors.Is(err, syscall.EADDRNOTAVAIL):
+			// A usage error: the address is wrong, not the network.
 			err = fmt.Errorf("%w (not an address of this host: ifbind links lists those of %s)", err, link.Name)
+			return fail(stderr, "listen", exitUsage, err)
 		}
 		return fail(stderr, "listen", exitCode(err), err)
 	}
@@ -145,7 +151,7 @@ func cmdListen(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if f.verbose {
 			fmt.Fprintf(stderr, "ifbind listen: listening on %v through %v\n", pc.LocalAddr(), link)
 		}
-		return servePacket(ctx, pc, stdin, stdout, stderr, &f)
+		return servePacket(ctx, pc, stdin, stdout, stderr, &f, newSession("listen", network, addr, link, f.iface.netns))
 	}
 	ln, err := lc.Listen(ctx, network, addr)
 	if err != nil {
@@ -165,7 +171,7 @@ func cmdListen(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if f.verbose {
 		fmt.Fprintf(stderr, "ifbind listen: connection from %v\n", c.RemoteAddr())
 	}
-	return pipe(ctx, c, stdin, stdout, stderr, "listen", 0)
+	return pipe(ctx, c, stdin, stdout, stderr, newSession("listen", network, addr, link, f.iface.netns), 0)
 }
 
 // interrupted reports err, and returns exitInterrupted when a signal ended
@@ -270,13 +276,16 @@ func isUDP(network string) bool { return network[:3] == "udp" }
 // pipe copies stdin to c and c to stdout. Over tcp it returns once both
 // are done: the peer closed its sending half, and stdin ended (which closes
 // ours) or the peer went away. Over udp it returns once stdin ended and c
-// was idle for idle.
-func pipe(ctx context.Context, c net.Conn, stdin io.Reader, stdout, stderr io.Writer, cmd string, idle time.Duration) int {
+// was idle for idle. ss names the socket in errors.
+func pipe(ctx context.Context, c net.Conn, stdin io.Reader, stdout, stderr io.Writer, ss *session, idle time.Duration) int {
+	cmd := ss.cmd
 	sent := make(chan error, 1)
 	go func() {
-		_, err := io.Copy(markedWriter{c}, stdin) // a writeError is the socket's
+		_, err := io.Copy(sockWriter{c}, localReader{stdin})
 		if cw, ok := c.(interface{ CloseWrite() error }); ok && err == nil {
-			err = cw.CloseWrite()
+			if err = cw.CloseWrite(); err != nil {
+				err = &sockError{"sending to", c.RemoteAddr(), err}
+			}
 		}
 		sent <- err
 	}()
@@ -287,7 +296,7 @@ func pipe(ctx context.Context, c net.Conn, stdin io.Reader, stdout, stderr io.Wr
 			received <- copyDatagrams(stdout, c, sent, idle)
 			return
 		}
-		_, err := io.Copy(markedWriter{stdout}, c)
+		_, err := io.Copy(localWriter{stdout}, sockReader{c})
 		received <- err
 	}()
 	var recvErr, sendErr error
@@ -310,18 +319,139 @@ func pipe(ctx context.Context, c net.Conn, stdin io.Reader, stdout, stderr io.Wr
 			break
 		}
 	}
-	var we *writeError
+	var se *sockError
 	switch {
-	case recvErr != nil && errors.As(recvErr, &we):
-		return fail(stderr, cmd, exitLocal, we.err) // stdout
 	case recvErr != nil:
-		return fail(stderr, cmd, exitNetwork, recvErr)
-	case sendErr != nil && errors.As(sendErr, &we):
+		return ss.failed(stderr, recvErr)
+	case sendErr != nil && errors.As(sendErr, &se) && !linkGone(se):
 		return exitOK // the peer closed before taking all of stdin
 	case sendErr != nil:
-		return fail(stderr, cmd, exitLocal, sendErr) // stdin
+		return ss.failed(stderr, sendErr)
 	}
 	return exitOK
+}
+
+// A session is what the errors of a transfer name: the command, and the
+// socket and its interface.
+type session struct {
+	cmd   string
+	where string                // "udp 192.0.2.2:7 through eth1 (index 3)"
+	gone  func() (string, bool) // whether the interface is gone, and its words
+}
+
+// newSession returns the session of cmd's socket to or on addr through
+// link, in the namespace netns.
+func newSession(cmd, network, addr string, link ifbind.Link, netns string) *session {
+	return &session{
+		cmd:   cmd,
+		where: fmt.Sprintf("%s %s through %v", network, addr, link),
+		gone: func() (string, bool) {
+			_, err := lookupIfaceIn(netns, strconv.Itoa(link.Index))
+			return link.String() + " is gone", errors.Is(err, syscall.ENODEV)
+		},
+	}
+}
+
+// failed reports err, a failure of the transfer, and returns its exit
+// code: exitLocal for stdin or stdout, exitInterface for a socket whose
+// interface went away (the kernel may say ENODEV, or ENETUNREACH once the
+// routes went with it), exitNetwork for another socket error.
+func (s *session) failed(stderr io.Writer, err error) int {
+	var le *localError
+	var se *sockError
+	switch {
+	case errors.As(err, &le):
+		return fail(stderr, s.cmd, exitLocal, le)
+	case errors.As(err, &se) && linkGone(se):
+		return fail(stderr, s.cmd, exitInterface, fmt.Errorf("%s: %w", s.where, se))
+	case errors.As(err, &se) && s.gone != nil:
+		if why, gone := s.gone(); gone {
+			return fail(stderr, s.cmd, exitInterface, fmt.Errorf("%s: %w (%s)", s.where, se, why))
+		}
+	}
+	return fail(stderr, s.cmd, exitNetwork, fmt.Errorf("%s: %w", s.where, err))
+}
+
+// linkGone reports whether err is the interface's doing: it was deleted,
+// or moved to another namespace.
+func linkGone(err error) bool {
+	return errors.Is(err, syscall.ENODEV) || errors.Is(err, ifbind.ErrLinkGone)
+}
+
+// A sockError is a failed read or write of the socket during a transfer.
+type sockError struct {
+	dir  string // "sending to", "receiving from"
+	peer net.Addr
+	err  error
+}
+
+// Error says the direction, the peer and the cause, without the
+// *net.OpError's repetition of the addresses and of the system call.
+func (e *sockError) Error() string {
+	cause := e.err
+	var oe *net.OpError
+	if errors.As(cause, &oe) {
+		cause = oe.Err
+	}
+	var se *os.SyscallError
+	if errors.As(cause, &se) {
+		cause = se.Err
+	}
+	return fmt.Sprintf("%s %v: %v", e.dir, e.peer, cause)
+}
+
+func (e *sockError) Unwrap() error { return e.err }
+
+// A localError is a failed read of stdin or write of stdout.
+type localError struct {
+	what string // "reading stdin", "writing stdout"
+	err  error
+}
+
+func (e *localError) Error() string { return e.what + ": " + e.err.Error() }
+func (e *localError) Unwrap() error { return e.err }
+
+// sockWriter, sockReader, localWriter and localReader mark the errors of
+// what they wrap, which io.Copy returns unmarked. They hide the
+// WriterTo and ReaderFrom of what they wrap, whose errors say "writeto"
+// or "readfrom" around the error of the other side.
+type (
+	sockWriter  struct{ c net.Conn }
+	sockReader  struct{ c net.Conn }
+	localWriter struct{ w io.Writer }
+	localReader struct{ r io.Reader }
+)
+
+func (w sockWriter) Write(p []byte) (int, error) {
+	n, err := w.c.Write(p)
+	if err != nil {
+		err = &sockError{"sending to", w.c.RemoteAddr(), err}
+	}
+	return n, err
+}
+
+func (r sockReader) Read(p []byte) (int, error) {
+	n, err := r.c.Read(p)
+	if err != nil && err != io.EOF {
+		err = &sockError{"receiving from", r.c.RemoteAddr(), err}
+	}
+	return n, err
+}
+
+func (w localWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if err != nil {
+		err = &localError{"writing stdout", err}
+	}
+	return n, err
+}
+
+func (r localReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &localError{"reading stdin", err}
+	}
+	return n, err
 }
 
 // copyDatagrams copies datagrams from c to w until sent delivers (stdin
@@ -348,7 +478,7 @@ func copyDatagrams(w io.Writer, c net.Conn, sent <-chan error, idle time.Duratio
 		n, err := c.Read(buf)
 		if n > 0 {
 			if _, err := w.Write(buf[:n]); err != nil {
-				return &writeError{err}
+				return &localError{"writing stdout", err}
 			}
 		}
 		var ne net.Error
@@ -359,19 +489,20 @@ func copyDatagrams(w io.Writer, c net.Conn, sent <-chan error, idle time.Duratio
 				return nil
 			}
 		default:
-			return err
+			return &sockError{"receiving from", c.RemoteAddr(), err}
 		}
 	}
 }
 
 // servePacket answers the first sender of a datagram on pc: its datagrams
 // to stdout, stdin to it, until f.idle passes without a datagram after the
-// first, or ctx ends.
-func servePacket(ctx context.Context, pc net.PacketConn, stdin io.Reader, stdout, stderr io.Writer, f *ncFlags) int {
+// first, a transfer fails, or ctx ends. ss names pc in errors.
+func servePacket(ctx context.Context, pc net.PacketConn, stdin io.Reader, stdout, stderr io.Writer, f *ncFlags, ss *session) int {
 	stopRead := context.AfterFunc(ctx, func() { pc.SetReadDeadline(time.Unix(1, 0)) })
 	defer stopRead()
 	buf := make([]byte, 64<<10)
 	var peer net.Addr
+	sendErr := make(chan error, 1) // stdin to the peer failed
 	for {
 		if peer != nil && f.idle > 0 {
 			pc.SetReadDeadline(time.Now().Add(f.idle))
@@ -381,12 +512,17 @@ func servePacket(ctx context.Context, pc net.PacketConn, stdin io.Reader, stdout
 			fmt.Fprintln(stderr, "ifbind listen: interrupted")
 			return exitInterrupted
 		}
+		select {
+		case err := <-sendErr:
+			return ss.failed(stderr, err)
+		default:
+		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			return exitOK
 		}
 		if err != nil {
-			return fail(stderr, "listen", exitNetwork, err)
+			return ss.failed(stderr, &sockError{"receiving from", peerOr(peer), err})
 		}
 		if peer == nil {
 			peer = from
@@ -394,16 +530,32 @@ func servePacket(ctx context.Context, pc net.PacketConn, stdin io.Reader, stdout
 				fmt.Fprintf(stderr, "ifbind listen: peer %v\n", peer)
 			}
 			go func() {
-				io.Copy(&packetWriter{pc, peer}, stdin)
+				if _, err := io.Copy(&packetWriter{pc, peer}, localReader{stdin}); err != nil {
+					sendErr <- err
+					pc.SetReadDeadline(time.Unix(1, 0)) // wake the loop to report it
+				}
 			}()
 		} else if from.String() != peer.String() {
 			continue
 		}
 		if _, err := stdout.Write(buf[:n]); err != nil {
-			return fail(stderr, "listen", exitLocal, err)
+			return ss.failed(stderr, &localError{"writing stdout", err})
 		}
 	}
 }
+
+// peerOr returns peer, or an address that says there is none yet.
+func peerOr(peer net.Addr) net.Addr {
+	if peer == nil {
+		return noPeer{}
+	}
+	return peer
+}
+
+type noPeer struct{}
+
+func (noPeer) Network() string { return "" }
+func (noPeer) String() string  { return "any peer" }
 
 // A packetWriter sends each write as a datagram to addr.
 type packetWriter struct {
@@ -411,4 +563,10 @@ type packetWriter struct {
 	addr net.Addr
 }
 
-func (p *packetWriter) Write(b []byte) (int, error) { return p.pc.WriteTo(b, p.addr) }
+func (p *packetWriter) Write(b []byte) (int, error) {
+	n, err := p.pc.WriteTo(b, p.addr)
+	if err != nil {
+		err = &sockError{"sending to", p.addr, err}
+	}
+	return n, err
+}
