@@ -70,7 +70,7 @@ func (f *follow) resolve() (*linkEntry, error) {
 	if s.err != nil {
 		return nil, &BindError{Name: f.name, Err: s.err}
 	}
-	return nil, &BindError{Name: f.name, Err: s.nameMiss("by that name", f.name)}
+	return nil, &BindError{Name: f.name, Err: &notFoundError{key: linkKey{name: f.name}, src: s, follow: true}}
 }
 
 func (f *follow) target(sockInfo) (target, error) {
@@ -105,10 +105,16 @@ func (f *follow) String() string { return "follow " + f.name }
 // one under the same index by its kind, hardware address and parent; a new
 // link that matches all three within that window goes unnoticed.
 func (m *Monitor) Pin(spec string) (Binding, error) {
-	e, err := m.lookupEntry(spec)
+	k, err := parseLinkKey(spec)
 	if err != nil {
 		return nil, err
 	}
+	s := m.load()
+	l, err := lookup(s, k)
+	if err != nil {
+		return nil, err
+	}
+	e := s.byIndex[l.Index]
 	return &pin{m: m, index: e.link.Index, name: e.link.Name, gen: e.gen}, nil
 }
 

@@ -381,7 +381,7 @@ func TestBindingWithIndexFails(t *testing.T) {
 	}
 	// A follow of a name no link has fails closed and names the name.
 	_, err = (&Dialer{Binding: m.Follow("lp")}).DialContext(ctx, "udp4", "127.0.0.1:9")
-	if !errors.Is(err, syscall.ENODEV) || err.Error() != "dial udp4 127.0.0.1:9: ifbind: interface lp: no link by that name; close: lo" {
+	if !errors.Is(err, syscall.ENODEV) || err.Error() != "dial udp4 127.0.0.1:9: ifbind: interface lp: no link by that name; did you mean lo?" {
 		t.Errorf("follow of a missing name: got %v", err)
 	}
 }

@@ -47,7 +47,7 @@ func ExampleMonitor_Pin() {
 
 	uplink, err := m.Pin("eth1") // or an index, or a MAC address
 	if err != nil {
-		log.Fatal(err) // "ifbind: no link named eth1; close: eth0, ens1"
+		log.Fatal(err) // "ifbind: no link named eth1; did you mean eth0, ens1?"
 	}
 	lc := &ifbind.ListenConfig{Binding: uplink}
 	ln, err := lc.Listen(ctx, "tcp", ":8080")

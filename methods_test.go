@@ -2,8 +2,8 @@ package ifbind
 
 import (
 	"net"
-	"runtime"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )

@@ -1,21 +1,23 @@
 package main
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
 
+	"github.com/ifbind/ifbind"
 	"github.com/vishvananda/netlink"
 )
 
-// listLinks dumps the links and the addresses of the calling thread's
-// network namespace from netlink, two requests in all.
+// listLinks lists the links of the calling thread's network namespace
+// through ifbind.Links, and their addresses from netlink, two requests in
+// all.
 func listLinks() ([]linkInfo, error) {
-	links, err := netlink.LinkList()
+	links, err := ifbind.Links()
 	if err != nil {
 		return nil, fmt.Errorf("failed to list links: %w", err)
 	}
-	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	// A Handle of its own: the netlink package's shared one may have been
+	// switched to dumping for every request.
+	addrs, err := new(netlink.Handle).AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
 		return nil, fmt.Errorf("failed to list addresses: %w", err)
 	}
@@ -25,15 +27,17 @@ func listLinks() ([]linkInfo, error) {
 	}
 	out := make([]linkInfo, 0, len(links))
 	for _, l := range links {
-		a := l.Attrs()
 		li := linkInfo{
-			Index:     a.Index,
-			Name:      a.Name,
-			AltNames:  a.AltNames,
-			State:     a.OperState.String(),
-			MTU:       a.MTU,
-			Type:      l.Type(),
-			Addresses: byIndex[a.Index],
+			Index:     l.Index,
+			Name:      l.Name,
+			AltNames:  l.Altnames,
+			State:     "down",
+			MTU:       l.MTU,
+			Type:      l.Type,
+			Addresses: byIndex[l.Index],
+		}
+		if l.Up() {
+			li.State = "up"
 		}
 		if li.AltNames == nil {
 			li.AltNames = []string{}
@@ -41,11 +45,10 @@ func listLinks() ([]linkInfo, error) {
 		if li.Addresses == nil {
 			li.Addresses = []string{}
 		}
-		if len(a.HardwareAddr) > 0 {
-			li.MAC = a.HardwareAddr.String()
+		if len(l.HardwareAddr) > 0 {
+			li.MAC = l.HardwareAddr.String()
 		}
 		out = append(out, li)
 	}
-	slices.SortFunc(out, func(x, y linkInfo) int { return cmp.Compare(x.Index, y.Index) })
 	return out, nil
 }
