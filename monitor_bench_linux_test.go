@@ -2,11 +2,13 @@ package ifbind
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -319,6 +321,54 @@ func BenchmarkFollowResolve(b *testing.B) {
 			for b.Loop() {
 				if _, err := bd.target(sockInfo{}); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkMiss measures a lookup of a name that no link has, among n links,
+// against a hit: through a Follow binding (what each socket of a client
+// retrying while its link is down pays), a Monitor and the package's
+// LinkByName (one netlink request either way). A miss must cost what a hit
+// costs, whatever n: the close names of its error are listed only when the
+// text is read.
+//
+//	go test -run '^$' -bench Miss -benchtime 2000x -count 6 .
+func BenchmarkMiss(b *testing.B) {
+	for _, n := range linkCounts {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			ns := fixture(b, n)
+			var m *Monitor
+			inNS(b, ns, func() (err error) {
+				m, err = NewMonitor(context.Background())
+				return err
+			})
+			defer m.Close()
+			names := map[string]string{"hit": fmt.Sprintf("v%d", n/4), "miss": "wan0"}
+			for _, lk := range []struct {
+				name   string
+				lookup func(name string) error
+			}{
+				{"follow", func(name string) error { _, err := m.Follow(name).target(sockInfo{}); return err }},
+				{"monitor", func(name string) error { _, err := m.LinkByName(name); return err }},
+				{"kernel", func(name string) error { _, err := LinkByName(name); return err }},
+			} {
+				for _, res := range []string{"hit", "miss"} {
+					name := names[res]
+					b.Run("impl="+lk.name+"/res="+res, func(b *testing.B) {
+						b.ReportAllocs()
+						inNS(b, ns, func() error {
+							var err error
+							for b.Loop() {
+								err = lk.lookup(name)
+							}
+							if (err == nil) != (res == "hit") || err != nil && !errors.Is(err, syscall.ENODEV) {
+								return fmt.Errorf("lookup of %s: got %v", name, err)
+							}
+							return nil
+						})
+					})
 				}
 			}
 		})
