@@ -15,10 +15,10 @@ import (
 // kernelOps; tests hand bindFD other values to drive the fallback for kernels
 // older than 5.0, which this kernel is not.
 type sockOps struct {
-	bindIndex  func(fd, index int) error           // setsockopt(SO_BINDTOIFINDEX)
-	bindName   func(fd int, name string) error     // setsockopt(SO_BINDTODEVICE)
-	boundIndex func(fd int) (int, error)           // the index the socket is bound to
-	indexName  func(fd, index int) (string, error) // the name index has now
+	bindIndex    func(fd, index int) error           // setsockopt(SO_BINDTOIFINDEX)
+	bindName     func(fd int, name string) error     // setsockopt(SO_BINDTODEVICE)
+	boundIndex   func(fd int) (int, error)           // the index the socket is bound to
+	indexName    func(fd, index int) (string, error) // the name index has now
 	checkBinding func(fd int) error                  // ENODEV unless fd is bound to an interface that exists
 }
 
@@ -29,8 +29,8 @@ var kernelOps = sockOps{
 	bindName: func(fd int, name string) error {
 		return unix.BindToDevice(fd, name)
 	},
-	boundIndex: boundIndex,
-	indexName:  indexName,
+	boundIndex:   boundIndex,
+	indexName:    indexName,
 	checkBinding: checkBinding,
 }
 
