@@ -374,3 +374,45 @@ func BenchmarkMiss(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkListenLinks is BenchmarkListenRatio among n links: a UDP listen
+// on lo by ifbind (which reads the binding back to check that the
+// interface exists) and through a Follow binding (whose Monitor vouches for
+// the link: no check), each over the floor. The kernel finds an interface by
+// index in a hash of 256 chains, so a check costs more as links grow.
+func BenchmarkListenLinks(b *testing.B) {
+	for _, n := range []int{10, 10000} {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			ns := fixture(b, n)
+			var m *Monitor
+			var index int
+			inNS(b, ns, func() (err error) {
+				if m, err = NewMonitor(context.Background()); err != nil {
+					return err
+				}
+				lo, err := m.LinkByName("lo")
+				index = lo.Index
+				return err
+			})
+			defer m.Close()
+			ctx := context.Background()
+			listen := func(lc interface {
+				ListenPacket(context.Context, string, string) (net.PacketConn, error)
+			}) func() error {
+				return func() error {
+					pc, err := lc.ListenPacket(ctx, "udp4", "127.0.0.1:0")
+					if err != nil {
+						return err
+					}
+					return pc.Close()
+				}
+			}
+			inNS(b, ns, func() error {
+				interleave(b, 32, "floor", listen(&net.ListenConfig{Control: floorControl(index)}),
+					namedFunc{"ifbind", listen(&ListenConfig{Index: index})},
+					namedFunc{"follow", listen(&ListenConfig{Binding: m.Follow("lo")})})
+				return nil
+			})
+		})
+	}
+}
