@@ -39,10 +39,21 @@ type Binding interface {
 	target(si sockInfo) (target, error)
 }
 
-// entryTarget is the target of a socket bound to the link of e, which a
-// Monitor's table vouches for.
-func entryTarget(e *linkEntry) target {
-	return target{index: e.link.Index, name: e.link.Name}
+// entryTarget returns the target of a socket bound to the link of e, which
+// a Monitor's table vouches for, or err.
+func entryTarget(e *linkEntry, err error) (target, error) {
+	if err != nil {
+		return target{}, err
+	}
+	return target{index: e.link.Index, name: e.link.Name}, nil
+}
+
+// entryLink returns the link of e, or err.
+func entryLink(e *linkEntry, err error) (Link, error) {
+	if err != nil {
+		return Link{}, err
+	}
+	return e.link, nil
 }
 
 // Follow returns a Binding that binds every socket to the link whose name
@@ -73,21 +84,9 @@ func (f *follow) resolve() (*linkEntry, error) {
 	return nil, &BindError{Name: f.name, Err: &notFoundError{key: linkKey{name: f.name}, src: s, follow: true}}
 }
 
-func (f *follow) target(sockInfo) (target, error) {
-	e, err := f.resolve()
-	if err != nil {
-		return target{}, err
-	}
-	return entryTarget(e), nil
-}
+func (f *follow) target(sockInfo) (target, error) { return entryTarget(f.resolve()) }
 
-func (f *follow) Link() (Link, error) {
-	e, err := f.resolve()
-	if err != nil {
-		return Link{}, err
-	}
-	return e.link, nil
-}
+func (f *follow) Link() (Link, error) { return entryLink(f.resolve()) }
 
 func (f *follow) String() string { return "follow " + f.name }
 
@@ -136,21 +135,9 @@ func (p *pin) resolve() (*linkEntry, error) {
 	return nil, &BindError{Index: p.index, Name: p.name, Err: linkGoneError{}}
 }
 
-func (p *pin) target(sockInfo) (target, error) {
-	e, err := p.resolve()
-	if err != nil {
-		return target{}, err
-	}
-	return entryTarget(e), nil
-}
+func (p *pin) target(sockInfo) (target, error) { return entryTarget(p.resolve()) }
 
-func (p *pin) Link() (Link, error) {
-	e, err := p.resolve()
-	if err != nil {
-		return Link{}, err
-	}
-	return e.link, nil
-}
+func (p *pin) Link() (Link, error) { return entryLink(p.resolve()) }
 
 func (p *pin) String() string {
 	return "pin " + p.name + " (index " + strconv.Itoa(p.index) + ")"

@@ -133,10 +133,10 @@ func Links() ([]Link, error) {
 // the Monitor's methods all go through lookup, so that they answer alike and
 // fail with the same errors.
 type linkSource interface {
-	// linkByName and linkByIndex return the link, or ok false when
-	// there is none. err is a failure to ask.
-	linkByName(name string) (l Link, ok bool, err error)
-	linkByIndex(index int) (l Link, ok bool, err error)
+	// linkByName and linkByIndex return the link, nil when there is
+	// none, or the failure to ask. The link must not be modified.
+	linkByName(name string) (*Link, error)
+	linkByIndex(index int) (*Link, error)
 	// links returns every link, ordered by index.
 	links() ([]Link, error)
 	// later returns the source a not-found error lists close names from
@@ -176,14 +176,13 @@ func (k linkKey) String() string {
 
 // lookup returns the link of src that k names.
 func lookup(src linkSource, k linkKey) (Link, error) {
-	var l Link
-	var ok bool
+	var l *Link
 	var err error
 	switch k.kind {
 	case specName:
-		l, ok, err = src.linkByName(k.name)
+		l, err = src.linkByName(k.name)
 	case specIndex:
-		l, ok, err = src.linkByIndex(k.index)
+		l, err = src.linkByIndex(k.index)
 	default:
 		var links []Link
 		if links, err = src.links(); err == nil {
@@ -193,10 +192,10 @@ func lookup(src linkSource, k linkKey) (Link, error) {
 	switch {
 	case err != nil:
 		return Link{}, fmt.Errorf("ifbind: looking up link %s: %w", k, err)
-	case !ok:
+	case l == nil:
 		return Link{}, notFound(src, k)
 	}
-	return l, nil
+	return *l, nil
 }
 
 // pickOne returns the one link of links with the hardware address or the

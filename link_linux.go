@@ -31,23 +31,24 @@ func kernelLinks() linkSource { return kernelSource{} }
 // linkByName asks for the one link (RTM_GETLINK with IFLA_IFNAME, or
 // IFLA_ALT_IFNAME for names longer than 15 bytes, which only altnames can
 // be).
-func (k kernelSource) linkByName(name string) (Link, bool, error) {
+func (k kernelSource) linkByName(name string) (*Link, error) {
 	return linkOrMiss(new(netlink.Handle).LinkByName(name))
 }
 
-func (k kernelSource) linkByIndex(index int) (Link, bool, error) {
+func (k kernelSource) linkByIndex(index int) (*Link, error) {
 	return linkOrMiss(new(netlink.Handle).LinkByIndex(index))
 }
 
-func linkOrMiss(l netlink.Link, err error) (Link, bool, error) {
+func linkOrMiss(l netlink.Link, err error) (*Link, error) {
 	var nf netlink.LinkNotFoundError
 	switch {
 	case err == nil:
-		return linkOf(l), true, nil
+		link := linkOf(l)
+		return &link, nil
 	case errors.As(err, &nf) || errors.Is(err, syscall.ENODEV):
-		return Link{}, false, nil
+		return nil, nil
 	}
-	return Link{}, false, err
+	return nil, err
 }
 
 func (k kernelSource) links() ([]Link, error) {

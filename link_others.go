@@ -16,23 +16,23 @@ type kernelSource struct{}
 
 func kernelLinks() linkSource { return kernelSource{} }
 
-func (k kernelSource) linkByName(name string) (Link, bool, error) {
+func (k kernelSource) linkByName(name string) (*Link, error) {
 	return k.find(func(l Link) bool { return l.Name == name })
 }
 
-func (k kernelSource) linkByIndex(index int) (Link, bool, error) {
+func (k kernelSource) linkByIndex(index int) (*Link, error) {
 	return k.find(func(l Link) bool { return l.Index == index })
 }
 
-func (k kernelSource) find(match func(Link) bool) (Link, bool, error) {
+func (k kernelSource) find(match func(Link) bool) (*Link, error) {
 	links, err := k.links()
 	if err != nil {
-		return Link{}, false, err
+		return nil, err
 	}
 	if i := slices.IndexFunc(links, match); i >= 0 {
-		return links[i], true, nil
+		return &links[i], nil
 	}
-	return Link{}, false, nil
+	return nil, nil
 }
 
 func (kernelSource) links() ([]Link, error) {

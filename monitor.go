@@ -251,26 +251,18 @@ func (m *Monitor) Links() ([]Link, error) {
 // A snapshot is a linkSource that never changes: a not-found error lists
 // close names from the table the lookup missed in.
 
-func (s *snapshot) linkByName(name string) (Link, bool, error) {
-	if s.err != nil {
-		return Link{}, false, s.err
-	}
-	e := s.byName[name]
-	if e == nil {
-		return Link{}, false, nil
-	}
-	return e.link, true, nil
-}
+func (s *snapshot) linkByName(name string) (*Link, error) { return s.found(s.byName[name]) }
 
-func (s *snapshot) linkByIndex(index int) (Link, bool, error) {
-	if s.err != nil {
-		return Link{}, false, s.err
+func (s *snapshot) linkByIndex(index int) (*Link, error) { return s.found(s.byIndex[index]) }
+
+func (s *snapshot) found(e *linkEntry) (*Link, error) {
+	switch {
+	case s.err != nil:
+		return nil, s.err
+	case e == nil:
+		return nil, nil
 	}
-	e := s.byIndex[index]
-	if e == nil {
-		return Link{}, false, nil
-	}
-	return e.link, true, nil
+	return &e.link, nil
 }
 
 func (s *snapshot) links() ([]Link, error) {
