@@ -81,7 +81,9 @@ func (f *follow) resolve() (*linkEntry, error) {
 	if s.err != nil {
 		return nil, &BindError{Name: f.name, Err: s.err}
 	}
-	return nil, &BindError{Name: f.name, Err: &notFoundError{key: linkKey{name: f.name}, src: s, follow: true}}
+	nf := notFound(s, linkKey{kind: specName, name: f.name})
+	nf.follow = true
+	return nil, &BindError{Name: f.name, Err: nf}
 }
 
 func (f *follow) target(sockInfo) (target, error) { return entryTarget(f.resolve()) }

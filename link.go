@@ -275,7 +275,7 @@ type notFoundError struct {
 }
 
 // notFound returns the error of a lookup of k in src that found nothing.
-func notFound(src linkSource, k linkKey) error {
+func notFound(src linkSource, k linkKey) *notFoundError {
 	e := &notFoundError{key: k}
 	if k.kind == specName {
 		e.src = src.later()

@@ -346,6 +346,7 @@ func BenchmarkMiss(b *testing.B) {
 			})
 			defer m.Close()
 			names := map[string]string{"hit": fmt.Sprintf("v%d", n/4), "miss": "wan0"}
+			raddr := netip.MustParseAddrPort("127.0.0.1:9")
 			for _, lk := range []struct {
 				name   string
 				lookup func(name string) error
@@ -353,9 +354,15 @@ func BenchmarkMiss(b *testing.B) {
 				{"follow", func(name string) error { _, err := m.Follow(name).target(sockInfo{}); return err }},
 				{"monitor", func(name string) error { _, err := m.LinkByName(name); return err }},
 				{"kernel", func(name string) error { _, err := LinkByName(name); return err }},
+				// A whole UDP dial through Follow (socket, binding,
+				// connect, close), a hit on lo.
+				{"dial", func(name string) error { return dialOnce(&Dialer{Binding: m.Follow(name)}, raddr) }},
 			} {
 				for _, res := range []string{"hit", "miss"} {
 					name := names[res]
+					if lk.name == "dial" && res == "hit" {
+						name = "lo"
+					}
 					b.Run("impl="+lk.name+"/res="+res, func(b *testing.B) {
 						b.ReportAllocs()
 						inNS(b, ns, func() error {
