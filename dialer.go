@@ -78,13 +78,15 @@ func (d *Dialer) prepare(network string) (net.Dialer, binder, error) {
 
 // dial is the body of every Dial method: it makes the bound copy of d's
 // net.Dialer, dials through it with do, and names the cause of a failure.
-func dial[C any](d *Dialer, network string, do func(nd *net.Dialer) (C, error)) (C, error) {
+// do takes the copy by value: a pointer handed to a func value would move
+// the copy to the heap, one allocation more per dial.
+func dial[C any](d *Dialer, network string, do func(nd net.Dialer) (C, error)) (C, error) {
 	nd, bd, err := d.prepare(network)
 	if err != nil {
 		var zero C
 		return zero, err
 	}
-	c, err := do(&nd)
+	c, err := do(nd)
 	if err != nil {
 		index := bd.fixed()
 		if bd.bound != nil {
@@ -115,7 +117,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	if isUnixNetwork(network) {
 		return d.Dialer.DialContext(ctx, network, address)
 	}
-	return dial(d, network, func(nd *net.Dialer) (net.Conn, error) {
+	return dial(d, network, func(nd net.Dialer) (net.Conn, error) {
 		return nd.DialContext(ctx, network, address)
 	})
 }
@@ -124,7 +126,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 // the link d.Binding chooses. ctx bounds the connect; it does not affect the
 // connection once made.
 func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.TCPConn, error) {
-	return dial(d, network, func(nd *net.Dialer) (*net.TCPConn, error) {
+	return dial(d, network, func(nd net.Dialer) (*net.TCPConn, error) {
 		return nd.DialTCP(ctx, network, laddr, raddr)
 	})
 }
@@ -133,7 +135,7 @@ func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip
 // the link d.Binding chooses. ctx bounds the making of the socket; it does
 // not affect the conn once made.
 func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.UDPConn, error) {
-	return dial(d, network, func(nd *net.Dialer) (*net.UDPConn, error) {
+	return dial(d, network, func(nd net.Dialer) (*net.UDPConn, error) {
 		return nd.DialUDP(ctx, network, laddr, raddr)
 	})
 }
@@ -142,7 +144,7 @@ func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip
 // or to the link d.Binding chooses. Raw sockets need CAP_NET_RAW. ctx bounds
 // the making of the socket; it does not affect the conn once made.
 func (d *Dialer) DialIP(ctx context.Context, network string, laddr, raddr netip.Addr) (*net.IPConn, error) {
-	return dial(d, network, func(nd *net.Dialer) (*net.IPConn, error) {
+	return dial(d, network, func(nd net.Dialer) (*net.IPConn, error) {
 		return nd.DialIP(ctx, network, laddr, raddr)
 	})
 }
