@@ -384,9 +384,11 @@ func BenchmarkMiss(b *testing.B) {
 
 // BenchmarkListenLinks is BenchmarkListenRatio among n links: a UDP listen
 // on lo by ifbind (which reads the binding back to check that the
-// interface exists) and through a Follow binding (whose Monitor vouches for
-// the link: no check), each over the floor. The kernel finds an interface by
-// index in a hash of 256 chains, so a check costs more as links grow.
+// interface exists), through a Follow binding (whose Monitor vouches for
+// the link: no check), and by the floor's hook followed by the same check
+// (what the check alone costs), each over the floor. The kernel finds an
+// interface by index in a hash of 256 chains, so a check costs more as
+// links grow.
 func BenchmarkListenLinks(b *testing.B) {
 	for _, n := range []int{10, 10000} {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
@@ -415,9 +417,21 @@ func BenchmarkListenLinks(b *testing.B) {
 				}
 			}
 			inNS(b, ns, func() error {
-				interleave(b, 32, "floor", listen(&net.ListenConfig{Control: floorControl(index)}),
+				floor := floorControl(index)
+				checked := func(network, address string, c syscall.RawConn) error {
+					if err := floor(network, address, c); err != nil {
+						return err
+					}
+					var cerr error
+					if err := c.Control(func(fd uintptr) { cerr = checkBinding(int(fd)) }); err != nil {
+						return err
+					}
+					return cerr
+				}
+				interleave(b, 32, "floor", listen(&net.ListenConfig{Control: floor}),
 					namedFunc{"ifbind", listen(&ListenConfig{Index: index})},
-					namedFunc{"follow", listen(&ListenConfig{Binding: m.Follow("lo")})})
+					namedFunc{"follow", listen(&ListenConfig{Binding: m.Follow("lo")})},
+					namedFunc{"floor+check", listen(&net.ListenConfig{Control: checked})})
 				return nil
 			})
 		})
