@@ -2,9 +2,11 @@ package ifbind
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -83,4 +85,44 @@ func FuzzParseLinkSpec(f *testing.F) {
 			t.Fatalf("parseLinkSpec(%q) = kind %d", spec, kind)
 		}
 	})
+}
+
+// countingSource is a snapshot that counts how often it is listed.
+type countingSource struct {
+	*snapshot
+	listed int
+}
+
+func (c *countingSource) links() ([]Link, error) {
+	c.listed++
+	return c.snapshot.links()
+}
+
+func (c *countingSource) later() linkSource { return c }
+
+// TestMissListsLazily checks that a miss lists no link until its text is
+// read, then lists them once however often the text is read, and that the
+// error is ENODEV either way.
+func TestMissListsLazily(t *testing.T) {
+	s := &snapshot{linkTable: newLinkTable(2)}
+	for i, name := range []string{"eth0", "ens1"} {
+		s.set(&linkEntry{link: Link{Index: i + 1, Name: name}})
+	}
+	src := &countingSource{snapshot: s}
+	_, err := lookup(src, linkKey{kind: specName, name: "eth1"})
+	if !errors.Is(err, syscall.ENODEV) {
+		t.Fatalf("lookup of a missing name: got %v, want ENODEV", err)
+	}
+	if src.listed != 0 {
+		t.Fatalf("a miss listed the links %d times before its text was read, want 0", src.listed)
+	}
+	const want = "ifbind: no link named eth1; did you mean eth0, ens1?"
+	for range 3 {
+		if got := err.Error(); got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+	if src.listed != 1 {
+		t.Errorf("reading the text 3 times listed the links %d times, want 1", src.listed)
+	}
 }
