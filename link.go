@@ -64,9 +64,9 @@ func (l Link) String() string {
 //
 // A miss is an error for which errors.Is(err, syscall.ENODEV) holds. Its
 // text names the links whose names are close, as in "ifbind: no link named
-// eth1; did you mean eth0, ens1?": they are listed when the text is first
-// read, from the namespace of the thread that looked up, so that a miss
-// costs what a hit does.
+// eth1; did you mean eth0, ens1?": so that a miss costs what a hit does,
+// they are listed when the text is first read, and only if it is read on a
+// thread in the network namespace of the lookup.
 func LinkByName(name string) (Link, error) {
 	return lookup(kernelLinks(), linkKey{kind: specName, name: name})
 }
@@ -119,7 +119,8 @@ func LookupLink(spec string) (Link, error) {
 }
 
 // Links returns every link of the calling thread's network namespace,
-// ordered by index, listing them once.
+// ordered by index, listing them once (through netlink on Linux, where it
+// needs no privilege; through net.Interfaces elsewhere).
 func Links() ([]Link, error) {
 	links, err := kernelLinks().links()
 	if err != nil {

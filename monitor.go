@@ -248,9 +248,9 @@ func (m *Monitor) Links() ([]Link, error) {
 	return links, nil
 }
 
-// A snapshot is a linkSource that never changes: a not-found error lists
-// close names from the table the lookup missed in.
-
+// linkByName, linkByIndex, links and later make a snapshot the linkSource
+// of a Monitor's lookups. A snapshot never changes: a not-found error lists
+// close names from the very table the lookup missed in.
 func (s *snapshot) linkByName(name string) (*Link, error) { return s.found(s.byName[name]) }
 
 func (s *snapshot) linkByIndex(index int) (*Link, error) { return s.found(s.byIndex[index]) }
