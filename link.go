@@ -277,6 +277,7 @@ type notFoundError struct {
 
 // notFound returns the error of a lookup of k in src that found nothing.
 func notFound(src linkSource, k linkKey) *notFoundError {
+	k.mac = bytes.Clone(k.mac) // the caller's; read when the text is
 	e := &notFoundError{key: k}
 	if k.kind == specName {
 		e.src = src.later()
