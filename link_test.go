@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -117,11 +118,15 @@ func TestMissListsLazily(t *testing.T) {
 		t.Fatalf("a miss listed the links %d times before its text was read, want 0", src.listed)
 	}
 	const want = "ifbind: no link named eth1; did you mean eth0, ens1?"
-	for range 3 {
-		if got := err.Error(); got != want {
-			t.Errorf("got %q, want %q", got, want)
-		}
+	var wg sync.WaitGroup
+	for range 3 { // at once, as goroutines that share an error may
+		wg.Go(func() {
+			if got := err.Error(); got != want {
+				t.Errorf("got %q, want %q", got, want)
+			}
+		})
 	}
+	wg.Wait()
 	if src.listed != 1 {
 		t.Errorf("reading the text 3 times listed the links %d times, want 1", src.listed)
 	}
