@@ -96,9 +96,6 @@ func LinkByHardwareAddr(mac net.HardwareAddr) (Link, error) {
 // are those of LinkByHardwareAddr. Outside Linux it returns an error
 // wrapping ErrUnsupported.
 func LinkByAlias(alias string) (Link, error) {
-	if alias == "" {
-		return Link{}, fmt.Errorf("ifbind: empty link alias (%w)", syscall.EINVAL)
-	}
 	if !hasAliases {
 		return Link{}, fmt.Errorf("ifbind: link alias %q: %w", alias, unsupportedError("looking a link up by alias"))
 	}
@@ -184,6 +181,11 @@ func lookup(src linkSource, k linkKey) (Link, error) {
 		l, err = src.linkByName(k.name)
 	case specIndex:
 		l, err = src.linkByIndex(k.index)
+	case specAlias:
+		if k.name == "" {
+			return Link{}, fmt.Errorf("ifbind: empty link alias (%w)", syscall.EINVAL)
+		}
+		fallthrough
 	default:
 		var links []Link
 		if links, err = src.links(); err == nil {
