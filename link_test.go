@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -129,5 +130,36 @@ func TestMissListsLazily(t *testing.T) {
 	wg.Wait()
 	if src.listed != 1 {
 		t.Errorf("reading the text 3 times listed the links %d times, want 1", src.listed)
+	}
+}
+
+// TestLookupErrors checks the errors every lookup shares, on a snapshot
+// made by hand: what the Monitor's methods and the package's functions
+// return alike.
+func TestLookupErrors(t *testing.T) {
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	s := &snapshot{linkTable: newLinkTable(3)}
+	s.set(&linkEntry{link: Link{Index: 1, Name: "lo"}})
+	s.set(&linkEntry{link: Link{Index: 2, Name: "eth0", HardwareAddr: mac, Alias: "uplink"}})
+	s.set(&linkEntry{link: Link{Index: 3, Name: "eth0.7", HardwareAddr: mac}})
+	for _, tc := range []struct {
+		key  linkKey
+		want error
+		msg  string
+	}{
+		{linkKey{kind: specAlias}, syscall.EINVAL, "ifbind: empty link alias (invalid argument)"},
+		{linkKey{kind: specAlias, name: "downlink"}, syscall.ENODEV, `ifbind: no link with alias "downlink"`},
+		{linkKey{kind: specHardwareAddr, mac: mac}, syscall.EINVAL,
+			"ifbind: more than one link with hardware address 02:00:00:00:00:01: [eth0 (index 2) eth0.7 (index 3)]; name one by name or index (invalid argument)"},
+		{linkKey{kind: specIndex, index: 9}, syscall.ENODEV, "ifbind: no link with index 9"},
+		{linkKey{kind: specName, name: "eth1"}, syscall.ENODEV, "ifbind: no link named eth1; did you mean eth0?"},
+	} {
+		_, err := lookup(s, tc.key)
+		if !errors.Is(err, tc.want) || fmt.Sprint(err) != tc.msg {
+			t.Errorf("lookup %v: got %v, want %q (%v)", tc.key, err, tc.msg, tc.want)
+		}
+	}
+	if l, err := lookup(s, linkKey{kind: specAlias, name: "uplink"}); err != nil || l.Index != 2 {
+		t.Errorf("lookup of alias uplink: got %v, %v, want eth0 (index 2)", l, err)
 	}
 }
