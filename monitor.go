@@ -202,7 +202,11 @@ func (m *Monitor) entry(l Link, id linkIdentity, prev *linkEntry) *linkEntry {
 // names are close, as in "ifbind: no link named eth1; did you mean eth0,
 // ens1?", found when the text is first read: a miss costs what a hit does.
 func (m *Monitor) LinkByName(name string) (Link, error) {
-	return lookup(m.load(), linkKey{kind: specName, name: name})
+	s := m.load()
+	if e := s.byName[name]; e != nil {
+		return e.link, nil // a hit, as Follow makes it: one map read, one copy
+	}
+	return lookup(s, linkKey{kind: specName, name: name})
 }
 
 // LinkByIndex returns the link with index, from the monitor's table,
