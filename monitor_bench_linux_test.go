@@ -14,6 +14,7 @@ import (
 
 	"github.com/ifbind/ifbind/internal/testnet"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Benchmarks of lookups, follow-mode dials and the Monitor's memory. Run
@@ -436,4 +437,40 @@ func BenchmarkListenLinks(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkListenCheck compares, interleaved on one UDP socket bound to lo,
+// the checks a listen could make that its interface exists: the read-back
+// ifbind makes (getsockopt SO_BINDTODEVICE), the ioctl SIOCGIFNAME, and, as
+// the least a system call costs, a getsockopt that checks nothing
+// (SO_BINDTOIFINDEX).
+//
+//	go test -run '^$' -bench ListenCheck -benchtime 20000x -count 6 .
+func BenchmarkListenCheck(b *testing.B) {
+	index := loopbackIndex(b)
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	rc, err := c.(*net.UDPConn).SyscallConn()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := bindRawConn(rc, target{index: index}); err != nil {
+		b.Fatal(err)
+	}
+	var fd int
+	rc.Control(func(f uintptr) { fd = int(f) })
+	interleave(b, 32, "readback", func() error { return checkBinding(fd) },
+		namedFunc{"siocgifname", func() error {
+			var ifr unix.Ifreq
+			ifr.SetUint32(uint32(index))
+			return unix.IoctlIfreq(fd, unix.SIOCGIFNAME, &ifr)
+		}},
+		namedFunc{"nocheck", func() error {
+			_, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX)
+			return err
+		}})
+	runtime.KeepAlive(c)
 }
