@@ -46,10 +46,21 @@ type Binding interface {
 	target(si sockInfo) (target, error)
 }
 
-// entryTarget is the target of a socket bound to the link of e, which a
-// Monitor's table vouches for.
-func entryTarget(e *linkEntry) target {
-	return target{index: e.link.Index, name: e.link.Name}
+// entryTarget returns the target of a socket bound to the link of e, which
+// a Monitor's table vouches for, or err.
+func entryTarget(e *linkEntry, err error) (target, error) {
+	if err != nil {
+		return target{}, err
+	}
+	return target{index: e.link.Index, name: e.link.Name}, nil
+}
+
+// entryLink returns the link of e, or err.
+func entryLink(e *linkEntry, err error) (Link, error) {
+	if err != nil {
+		return Link{}, err
+	}
+	return e.link, nil
 }
 
 // Follow returns a Binding that binds every socket to the link whose name
@@ -85,24 +96,14 @@ func (f *follow) resolve() (*linkEntry, error) {
 	if s.err != nil {
 		return nil, &BindError{Name: f.name, Err: s.err}
 	}
-	return nil, &BindError{Name: f.name, Err: s.nameMiss("by that name", f.name)}
+	nf := notFound(s, linkKey{kind: specName, name: f.name})
+	nf.follow = true
+	return nil, &BindError{Name: f.name, Err: nf}
 }
 
-func (f *follow) target(sockInfo) (target, error) {
-	e, err := f.resolve()
-	if err != nil {
-		return target{}, err
-	}
-	return entryTarget(e), nil
-}
+func (f *follow) target(sockInfo) (target, error) { return entryTarget(f.resolve()) }
 
-func (f *follow) Link() (Link, error) {
-	e, err := f.resolve()
-	if err != nil {
-		return Link{}, err
-	}
-	return e.link, nil
-}
+func (f *follow) Link() (Link, error) { return entryLink(f.resolve()) }
 
 func (f *follow) String() string { return "follow " + f.name }
 
@@ -124,10 +125,16 @@ func (f *follow) netns() *nsRef { return f.m.netns() }
 // one under the same index by its kind, hardware address and parent; a new
 // link that matches all three within that window goes unnoticed.
 func (m *Monitor) Pin(spec string) (Binding, error) {
-	e, err := m.lookupEntry(spec)
+	k, err := parseLinkKey(spec)
 	if err != nil {
 		return nil, err
 	}
+	s := m.load()
+	l, err := lookup(s, k)
+	if err != nil {
+		return nil, err
+	}
+	e := s.byIndex[l.Index]
 	return &pin{m: m, index: e.link.Index, name: e.link.Name, gen: e.gen}, nil
 }
 
@@ -149,21 +156,9 @@ func (p *pin) resolve() (*linkEntry, error) {
 	return nil, &BindError{Index: p.index, Name: p.name, Err: linkGoneError{}}
 }
 
-func (p *pin) target(sockInfo) (target, error) {
-	e, err := p.resolve()
-	if err != nil {
-		return target{}, err
-	}
-	return entryTarget(e), nil
-}
+func (p *pin) target(sockInfo) (target, error) { return entryTarget(p.resolve()) }
 
-func (p *pin) Link() (Link, error) {
-	e, err := p.resolve()
-	if err != nil {
-		return Link{}, err
-	}
-	return e.link, nil
-}
+func (p *pin) Link() (Link, error) { return entryLink(p.resolve()) }
 
 func (p *pin) netns() *nsRef { return p.m.netns() }
 

@@ -133,6 +133,8 @@ func (d *Dialer) prepare(network string) (net.Dialer, binder, error) {
 // dial is the body of every Dial method: it makes the bound copy of d's
 // net.Dialer, dials through it with do, and names the cause of a failure.
 // Dials made in another namespace go through dialInNetns instead.
+// do takes the copy by value: a pointer handed to a func value would move
+// the copy to the heap, one allocation more per dial.
 func dial[C any](d *Dialer, network string, do func(nd net.Dialer) (C, error)) (C, error) {
 	nd, bd, err := d.prepare(network)
 	if err != nil {

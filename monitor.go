@@ -6,10 +6,8 @@ import (
 	"maps"
 	"net"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 )
 
 // A Monitor keeps an up-to-date table of the network interfaces (links) of
@@ -260,126 +258,90 @@ func (m *Monitor) entry(l Link, id linkIdentity, prev *linkEntry) *linkEntry {
 
 // LinkByName returns the link whose name or altname is name, from the
 // monitor's table, without a system call. A miss is an error for which
-// errors.Is(err, syscall.ENODEV) holds and that names the links whose names
-// are close, as in "ifbind: no link named eth1; did you mean eth0 or ens1?".
+// errors.Is(err, syscall.ENODEV) holds and whose text names the links whose
+// names are close, as in "ifbind: no link named eth1; did you mean eth0 or
+// ens1?", found when the text is first read: a miss costs what a hit does.
 func (m *Monitor) LinkByName(name string) (Link, error) {
 	s := m.load()
 	if e := s.byName[name]; e != nil {
-		return e.link, nil
+		return e.link, nil // a hit, as Follow makes it: one map read, one copy
 	}
-	if s.err != nil {
-		return Link{}, fmt.Errorf("ifbind: looking up link named %s: %w", name, s.err)
-	}
-	return Link{}, fmt.Errorf("ifbind: %w", s.nameMiss("named "+name, name))
-}
-
-// nameMiss returns the error for a name that is not in s.
-func (s *snapshot) nameMiss(what, name string) error {
-	near := closeNames(name, func(yield func(string) bool) {
-		for n := range s.byName {
-			if !yield(n) {
-				return
-			}
-		}
-	})
-	return &notFoundError{what: what, close: near, err: syscall.ENODEV}
+	return lookup(s, linkKey{kind: specName, name: name})
 }
 
 // LinkByIndex returns the link with index, from the monitor's table,
-// without a system call. A miss is an error for which errors.Is(err,
-// syscall.ENODEV) holds.
+// without a system call. Its errors are those of the package's LinkByIndex.
 func (m *Monitor) LinkByIndex(index int) (Link, error) {
-	s := m.load()
-	if e := s.byIndex[index]; e != nil {
-		return e.link, nil
-	}
 	if err := invalidIndex(index); err != nil {
 		return Link{}, err
 	}
-	if s.err != nil {
-		return Link{}, fmt.Errorf("ifbind: looking up link with index %d: %w", index, s.err)
-	}
-	return Link{}, fmt.Errorf("ifbind: %w", &notFoundError{what: "with index " + strconv.Itoa(index), err: syscall.ENODEV})
+	return lookup(m.load(), linkKey{kind: specIndex, index: index})
 }
 
 // LinkByHardwareAddr returns the one link with the hardware address mac,
 // from the monitor's table, without a system call; it looks at every link.
 // Errors are those of the package's LinkByHardwareAddr.
 func (m *Monitor) LinkByHardwareAddr(mac net.HardwareAddr) (Link, error) {
-	links, err := m.Links()
-	if err != nil {
-		return Link{}, err
-	}
-	return pickHardwareAddr(links, mac)
+	return lookup(m.load(), linkKey{kind: specHardwareAddr, mac: mac})
 }
 
 // LinkByAlias returns the one link with the alias, from the monitor's
 // table, without a system call; it looks at every link. Errors are those of
 // the package's LinkByAlias.
 func (m *Monitor) LinkByAlias(alias string) (Link, error) {
-	links, err := m.Links()
-	if err != nil {
-		return Link{}, err
-	}
-	return pickAlias(links, alias)
+	return lookup(m.load(), linkKey{kind: specAlias, name: alias})
 }
 
 // LookupLink returns the link spec names, in the forms the package's
 // LookupLink takes (an index, a hardware address, a name or altname), from
 // the monitor's table, without a system call.
 func (m *Monitor) LookupLink(spec string) (Link, error) {
-	e, err := m.lookupEntry(spec)
+	k, err := parseLinkKey(spec)
 	if err != nil {
 		return Link{}, err
 	}
-	return e.link, nil
-}
-
-func (m *Monitor) lookupEntry(spec string) (*linkEntry, error) {
-	kind, index, mac, err := parseLinkSpec(spec)
-	if err != nil {
-		return nil, err
-	}
-	s := m.load()
-	if s.err != nil {
-		return nil, fmt.Errorf("ifbind: looking up link %s: %w", spec, s.err)
-	}
-	switch kind {
-	case specIndex:
-		if e := s.byIndex[index]; e != nil {
-			return e, nil
-		}
-		return nil, fmt.Errorf("ifbind: %w", &notFoundError{what: "with index " + spec, err: syscall.ENODEV})
-	case specHardwareAddr:
-		l, err := pickHardwareAddr(s.links(), mac)
-		if err != nil {
-			return nil, err
-		}
-		return s.byIndex[l.Index], nil
-	}
-	if e := s.byName[spec]; e != nil {
-		return e, nil
-	}
-	return nil, fmt.Errorf("ifbind: %w", s.nameMiss("named "+spec, spec))
+	return lookup(m.load(), k)
 }
 
 // Links returns every link in the monitor's table, ordered by index.
 func (m *Monitor) Links() ([]Link, error) {
-	s := m.load()
-	if s.err != nil {
-		return nil, fmt.Errorf("ifbind: listing links: %w", s.err)
+	links, err := m.load().links()
+	if err != nil {
+		return nil, fmt.Errorf("ifbind: listing links: %w", err)
 	}
-	return s.links(), nil
+	return links, nil
 }
 
-func (s *snapshot) links() []Link {
+// linkByName, linkByIndex, links and later make a snapshot the linkSource
+// of a Monitor's lookups. A snapshot never changes: a not-found error lists
+// close names from the very table the lookup missed in.
+func (s *snapshot) linkByName(name string) (*Link, error) { return s.found(s.byName[name]) }
+
+func (s *snapshot) linkByIndex(index int) (*Link, error) { return s.found(s.byIndex[index]) }
+
+func (s *snapshot) found(e *linkEntry) (*Link, error) {
+	switch {
+	case s.err != nil:
+		return nil, s.err
+	case e == nil:
+		return nil, nil
+	}
+	return &e.link, nil
+}
+
+func (s *snapshot) links() ([]Link, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
 	links := make([]Link, 0, len(s.byIndex))
 	for _, e := range s.byIndex {
 		links = append(links, e.link)
 	}
 	slices.SortFunc(links, func(a, b Link) int { return a.Index - b.Index })
-	return links
+	return links, nil
 }
+
+func (s *snapshot) later() linkSource { return s }
 
 // WaitLink returns the link named name (or with that altname) as soon as the
 // monitor sees one, at once if it exists. ctx bounds the wait: when it is

@@ -2,16 +2,19 @@ package ifbind
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ifbind/ifbind/internal/testnet"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Benchmarks of lookups, follow-mode dials and the Monitor's memory. Run
@@ -323,4 +326,151 @@ func BenchmarkFollowResolve(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkMiss measures a lookup of a name that no link has, among n links,
+// against a hit: through a Follow binding (what each socket of a client
+// retrying while its link is down pays), a Monitor and the package's
+// LinkByName (one netlink request either way). A miss must cost what a hit
+// costs, whatever n: the close names of its error are listed only when the
+// text is read.
+//
+//	go test -run '^$' -bench Miss -benchtime 2000x -count 6 .
+func BenchmarkMiss(b *testing.B) {
+	for _, n := range linkCounts {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			ns := fixture(b, n)
+			var m *Monitor
+			inNS(b, ns, func() (err error) {
+				m, err = NewMonitor(context.Background())
+				return err
+			})
+			defer m.Close()
+			names := map[string]string{"hit": fmt.Sprintf("v%d", n/4), "miss": "wan0"}
+			raddr := netip.MustParseAddrPort("127.0.0.1:9")
+			for _, lk := range []struct {
+				name   string
+				lookup func(name string) error
+			}{
+				{"follow", func(name string) error { _, err := m.Follow(name).target(sockInfo{}); return err }},
+				{"monitor", func(name string) error { _, err := m.LinkByName(name); return err }},
+				{"kernel", func(name string) error { _, err := LinkByName(name); return err }},
+				// A whole UDP dial through Follow (socket, binding,
+				// connect, close), a hit on lo.
+				{"dial", func(name string) error { return dialOnce(&Dialer{Binding: m.Follow(name)}, raddr) }},
+			} {
+				for _, res := range []string{"hit", "miss"} {
+					name := names[res]
+					if lk.name == "dial" && res == "hit" {
+						name = "lo"
+					}
+					b.Run("impl="+lk.name+"/res="+res, func(b *testing.B) {
+						b.ReportAllocs()
+						inNS(b, ns, func() error {
+							var err error
+							for b.Loop() {
+								err = lk.lookup(name)
+							}
+							if (err == nil) != (res == "hit") || err != nil && !errors.Is(err, syscall.ENODEV) {
+								return fmt.Errorf("lookup of %s: got %v", name, err)
+							}
+							return nil
+						})
+					})
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkListenLinks is BenchmarkListenRatio among n links: a UDP listen
+// on lo by ifbind (which reads the binding back to check that the
+// interface exists), through a Follow binding (whose Monitor vouches for
+// the link: no check), and by the floor's hook followed by the same check
+// (what the check alone costs), each over the floor. The kernel finds an
+// interface by index in a hash of 256 chains, so a check costs more as
+// links grow.
+func BenchmarkListenLinks(b *testing.B) {
+	for _, n := range []int{10, 10000} {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			ns := fixture(b, n)
+			var m *Monitor
+			var index int
+			inNS(b, ns, func() (err error) {
+				if m, err = NewMonitor(context.Background()); err != nil {
+					return err
+				}
+				lo, err := m.LinkByName("lo")
+				index = lo.Index
+				return err
+			})
+			defer m.Close()
+			ctx := context.Background()
+			listen := func(lc interface {
+				ListenPacket(context.Context, string, string) (net.PacketConn, error)
+			}) func() error {
+				return func() error {
+					pc, err := lc.ListenPacket(ctx, "udp4", "127.0.0.1:0")
+					if err != nil {
+						return err
+					}
+					return pc.Close()
+				}
+			}
+			inNS(b, ns, func() error {
+				floor := floorControl(index)
+				checked := func(network, address string, c syscall.RawConn) error {
+					if err := floor(network, address, c); err != nil {
+						return err
+					}
+					var cerr error
+					if err := c.Control(func(fd uintptr) { cerr = checkBinding(int(fd)) }); err != nil {
+						return err
+					}
+					return cerr
+				}
+				interleave(b, 32, "floor", listen(&net.ListenConfig{Control: floor}),
+					namedFunc{"ifbind", listen(&ListenConfig{Index: index})},
+					namedFunc{"follow", listen(&ListenConfig{Binding: m.Follow("lo")})},
+					namedFunc{"floor+check", listen(&net.ListenConfig{Control: checked})})
+				return nil
+			})
+		})
+	}
+}
+
+// BenchmarkListenCheck compares, interleaved on one UDP socket bound to lo,
+// the checks a listen could make that its interface exists: the read-back
+// ifbind makes (getsockopt SO_BINDTODEVICE), the ioctl SIOCGIFNAME, and, as
+// the least a system call costs, a getsockopt that checks nothing
+// (SO_BINDTOIFINDEX).
+//
+//	go test -run '^$' -bench ListenCheck -benchtime 20000x -count 6 .
+func BenchmarkListenCheck(b *testing.B) {
+	index := loopbackIndex(b)
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	rc, err := c.(*net.UDPConn).SyscallConn()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := bindRawConn(rc, target{index: index}); err != nil {
+		b.Fatal(err)
+	}
+	var fd int
+	rc.Control(func(f uintptr) { fd = int(f) })
+	interleave(b, 32, "readback", func() error { return checkBinding(fd) },
+		namedFunc{"siocgifname", func() error {
+			var ifr unix.Ifreq
+			ifr.SetUint32(uint32(index))
+			return unix.IoctlIfreq(fd, unix.SIOCGIFNAME, &ifr)
+		}},
+		namedFunc{"nocheck", func() error {
+			_, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX)
+			return err
+		}})
+	runtime.KeepAlive(c)
 }

@@ -84,10 +84,6 @@ const defaultRcvbuf = 4 << 20
 // publishes a new table.
 const maxBatch = 1024
 
-// dumpTries bounds how often a dump is repeated when a change interrupted it
-// or it failed.
-const dumpTries = 5
-
 func newMonitor(ctx context.Context, cfg monitorConfig) (*Monitor, error) {
 	f, h, err := openMonitorIn(cfg)
 	if err != nil {
@@ -336,18 +332,10 @@ func (b *batch) links() linkTable {
 // dump lists the links through h and returns them as a table, keeping the
 // generation of every link prev has that is the same incarnation.
 func (m *Monitor) dump(h *netlink.Handle, prev linkTable) (linkTable, error) {
-	var links []netlink.Link
-	var err error
-	for range dumpTries {
-		links, err = h.LinkList()
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, netlink.ErrDumpInterrupted) {
-			continue
-		}
-		// A change interrupted the listing; its event is queued and
-		// corrects the table, so a last interrupted listing is used.
+	links, err := dumpLinks(h)
+	if errors.Is(err, netlink.ErrDumpInterrupted) {
+		// The change that interrupted the listing is queued as an event,
+		// which corrects the table.
 		err = nil
 	}
 	if err != nil {

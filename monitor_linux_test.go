@@ -196,7 +196,7 @@ func TestLinkLookups(t *testing.T) {
 	if err := h.LinkSetAlias(l, "uplink"); err != nil {
 		t.Fatalf("failed to set alias: %v", err)
 	}
-	want := Link{Index: l.Attrs().Index, Name: "wan0", HardwareAddr: l.Attrs().HardwareAddr, Altnames: []string{alt}, Alias: "uplink", Flags: net.FlagBroadcast | net.FlagMulticast}
+	want := Link{Index: l.Attrs().Index, Name: "wan0", HardwareAddr: l.Attrs().HardwareAddr, Altnames: []string{alt}, Alias: "uplink", Flags: net.FlagBroadcast | net.FlagMulticast, MTU: 1500, Type: "veth"}
 	m := monitorIn(t, ns, monitorConfig{})
 
 	lookups := []struct {
@@ -247,17 +247,39 @@ func TestLinkLookups(t *testing.T) {
 		{"LinkByHardwareAddr", func() (Link, error) { return LinkByHardwareAddr(net.HardwareAddr{2, 0, 0, 0, 0, 9}) }, "ifbind: no link with hardware address 02:00:00:00:00:09"},
 	}
 	for _, ms := range misses {
+		// The text is read in the namespace of the lookup: that is where
+		// the close names are listed from, when it is first read.
+		var msg string
 		err := ns.Do(func() error {
 			_, err := ms.f()
+			if err != nil {
+				msg = err.Error()
+			}
 			return err
 		})
 		if !errors.Is(err, syscall.ENODEV) {
 			t.Errorf("%s: got error %v, want one that is ENODEV", ms.name, err)
 			continue
 		}
-		if err.Error() != ms.msg {
-			t.Errorf("%s: got error %q, want %q", ms.name, err, ms.msg)
+		if msg != ms.msg {
+			t.Errorf("%s: got error %q, want %q", ms.name, msg, ms.msg)
 		}
+	}
+
+	// Read from another namespace, the text of a kernel lookup's miss
+	// lists no names: they would be that namespace's. A Monitor's miss
+	// lists its own table's wherever it is read.
+	var kernelErr, monitorErr error
+	ns.Do(func() error {
+		_, kernelErr = LinkByName("wan1")
+		_, monitorErr = m.LinkByName("wan1")
+		return nil
+	})
+	if got, want := fmt.Sprint(kernelErr), "ifbind: no link named wan1"; got != want || !errors.Is(kernelErr, syscall.ENODEV) {
+		t.Errorf("LinkByName read in another namespace: got %q, want %q (ENODEV)", got, want)
+	}
+	if got, want := fmt.Sprint(monitorErr), "ifbind: no link named wan1; did you mean wan0 or wan0p?"; got != want {
+		t.Errorf("Monitor.LinkByName read in another namespace: got %q, want %q", got, want)
 	}
 }
 

@@ -162,25 +162,21 @@ func membership(c *net.UDPConn, index int, group netip.Addr, join bool) error {
 	}
 	ifi := &net.Interface{Index: index}
 	gaddr := &net.UDPAddr{IP: group.AsSlice()}
-	var err error
+	var p interface {
+		SetMulticastInterface(*net.Interface) error
+		JoinGroup(*net.Interface, net.Addr) error
+		LeaveGroup(*net.Interface, net.Addr) error
+	} = ipv6.NewPacketConn(c)
 	if group.Is4() {
-		p := ipv4.NewPacketConn(c)
-		if join {
-			if err = p.SetMulticastInterface(ifi); err == nil {
-				err = p.JoinGroup(ifi, gaddr)
-			}
-		} else {
-			err = p.LeaveGroup(ifi, gaddr)
+		p = ipv4.NewPacketConn(c)
+	}
+	var err error
+	if join {
+		if err = p.SetMulticastInterface(ifi); err == nil {
+			err = p.JoinGroup(ifi, gaddr)
 		}
 	} else {
-		p := ipv6.NewPacketConn(c)
-		if join {
-			if err = p.SetMulticastInterface(ifi); err == nil {
-				err = p.JoinGroup(ifi, gaddr)
-			}
-		} else {
-			err = p.LeaveGroup(ifi, gaddr)
-		}
+		err = p.LeaveGroup(ifi, gaddr)
 	}
 	if err != nil {
 		return &BindError{Index: index, Err: fmt.Errorf("%s multicast group %v: %w", op, group, err)}

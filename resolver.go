@@ -33,73 +33,35 @@ const maxResolvConf = 1 << 20
 // to one would only time out.
 var ErrLoopbackNameserver = errors.New("ifbind: a loopback nameserver cannot be reached through a network interface")
 
-// NewResolver returns a *net.Resolver whose queries leave through the
-// interface d binds to, and only through it: every query, over UDP and over
-// TCP when an answer comes back truncated, is sent from a socket that d
-// dials, bound to d.Index. Set it as d.Resolver so that the names d dials are
-// resolved by the interface's own nameservers:
+// NewResolver returns a *net.Resolver (PreferGo) whose queries, over UDP
+// and over TCP after a truncated answer, leave only through the interface d
+// binds to, from sockets d dials. Set it as d.Resolver so that the names d
+// dials are resolved by the interface's own nameservers:
 //
 //	r, err := ifbind.NewResolver(d)
 //	if err != nil { ... }
 //	d.Resolver = r
 //
-// The queries go to nameservers, each an IP address with an optional port
-// (53 when none is given): "192.0.2.53", "192.0.2.53:5353", "2001:db8::53",
-// "[2001:db8::53]:53". A link-local IPv6 address without a zone is scoped to
-// d.Index. When no nameserver is given, those of the "nameserver" lines of
-// /etc/resolv.conf are used (see ReadNameservers), which are usually those of
-// the default route's network: name the interface's own when they differ.
+// Each nameserver is an IP address with an optional port (53 by default):
+// "192.0.2.53", "[2001:db8::53]:5353". A link-local IPv6 address without a
+// zone is scoped to d.Index, and is an error with a Binding. With none, the
+// nameservers of /etc/resolv.conf are used (see ReadNameservers).
 //
-// A loopback nameserver cannot be reached through an interface: NewResolver
-// then returns an error for which errors.Is(err, ErrLoopbackNameserver)
-// holds, rather than a resolver that would time out. This is the common case
-// of systems running systemd-resolved, whose /etc/resolv.conf names only its
-// stub at 127.0.0.53: the nameservers it forwards to are listed in
-// /run/systemd/resolve/resolv.conf and, for each link, by "resolvectl dns".
-// An error is also returned when d is nil, when d has neither a valid Index
-// nor a Binding (or has both), and when a nameserver is not an IP address
-// or is a multicast or broadcast (255.255.255.255) address. The unspecified
-// address (0.0.0.0, ::, ::ffff:0.0.0.0) means this host: it is refused as a
-// loopback nameserver is.
-// With a Binding, the queries bind as d's dials do, socket by socket, and a
-// link-local nameserver is an error: its zone would follow no link.
+// Queries go to the first nameserver while it answers, and move on to the
+// next after a dial error, a timeout, SERVFAIL or REFUSED. Timeouts,
+// attempts, search domains and ndots come from the system configuration,
+// and /etc/hosts answers first. When a Dialer's DialContext fails to
+// resolve, its *net.DNSError names the nameserver asked as Server; a lookup
+// called on the resolver itself names one of the system configuration.
 //
-// Queries go to the first nameserver while it answers. When one fails (a
-// dial error, a timeout, a refused connection, or a SERVFAIL or REFUSED
-// answer), the resolver moves on to the next, for this query's next try and
-// for the queries after it, and wraps round after the last. How long a try
-// waits, how many tries a query makes, the search domains and ndots come
-// from the system configuration, as for any net.Resolver with PreferGo set:
-// the resolver replaces only the nameservers it names. With the usual
-// configuration (one nameserver, two attempts), a query tries two of the
-// resolver's nameservers, and the queries after it the next ones. When a
-// Dialer's DialContext fails to resolve, the *net.DNSError names as its
-// Server the nameserver last asked; a lookup called on the resolver itself
-// names one of the system configuration instead, which net.Resolver reports
-// whoever its Dial reached. Lookups of names in /etc/hosts are answered
-// from that file, without a query; the C library's resolver and its
-// name-service modules are never used.
-//
-// DNS is not bound unless asked, and a Dialer's Resolver is nil by default,
-// because the nameservers a system is configured with belong to the network
-// of its default route: they are often a loopback stub that no interface
-// reaches, or a resolver that answers only clients of that network. The
-// default resolver's queries therefore leave by the default route, whichever
-// interface d binds the connection to, and the answer is the one the default
-// route's network gives, which may differ from the one the interface's
-// network would give (split horizon, content delivery networks).
-//
-// With d.Netns set, or a Binding from NewMonitorAt, the queries are made
-// from that namespace, as d's dials are, and when no nameserver is given a
-// namespace named NAME (under /run/netns) reads /etc/netns/NAME/resolv.conf
-// when it exists, as ip netns exec does, else /etc/resolv.conf.
-//
-// The queries are dialed by a copy of d, with all its fields (LocalAddr,
-// Control...) but Resolver, which dials of IP addresses do not use: later
-// changes to d do not affect the resolver. It is safe for concurrent use.
-// Its sockets need what d's need: on Linux, binding a fresh
-// socket without CAP_NET_RAW needs Linux 5.7 or newer. The ctx of each lookup
-// bounds its queries and their dials.
+// NewResolver fails for a nil d, a d that cannot bind (no Index, or both
+// Index and Binding), a nameserver that is not an IP address or is a
+// multicast or broadcast address, a link-local one with a Binding, and with an
+// error for which errors.Is(err, ErrLoopbackNameserver) holds for a loopback
+// or unspecified nameserver (systemd-resolved's 127.0.0.53), which no
+// interface reaches. The resolver keeps a copy of d, is safe for concurrent
+// use, and its sockets need what d's need. The ctx of a lookup bounds its
+// queries. The README says why DNS is not bound by default.
 func NewResolver(d *Dialer, nameservers ...string) (*net.Resolver, error) {
 	return newResolver(d, resolvConfOf(d, netnsEtc), nameservers)
 }

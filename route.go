@@ -381,11 +381,7 @@ func defaultTarget(s *snapshot, rs *routeSpec, si sockInfo) (target, error) {
 	if !ok {
 		return target{}, &BindError{Err: fmt.Errorf("cannot tell the address family of a %s socket for %q (%w)", si.network, si.address, syscall.EAFNOSUPPORT)}
 	}
-	e, err := s.defaultLink(rs, v6)
-	if err != nil {
-		return target{}, err
-	}
-	return entryTarget(e), nil
+	return entryTarget(s.defaultLink(rs, v6))
 }
 
 func (d *defaultRoute) Link() (Link, error) { return bothFamilies(d.m.load(), d.rs) }
@@ -468,11 +464,7 @@ func (r *routeTo) target(si sockInfo) (target, error) {
 	if !ok {
 		return target{}, &BindError{Err: fmt.Errorf("cannot route to %q (%w)", si.address, syscall.EINVAL)}
 	}
-	e, err := s.routeLink(r.rs, dst)
-	if err != nil {
-		return target{}, err
-	}
-	return entryTarget(e), nil
+	return entryTarget(s.routeLink(r.rs, dst))
 }
 
 func (r *routeTo) Link() (Link, error) { return bothFamilies(r.m.load(), r.rs) }

@@ -22,44 +22,25 @@ type BoundDialer interface {
 }
 
 // NewTransport returns an *http.Transport whose every connection is dialed
-// by d, a *Dialer or an *Uplinks, and so bound: plain HTTP, TLS (HTTPS and
-// HTTP/2, the TLS handshake running over the bound connection), and the
-// connections to a proxy. Give each interface its own:
+// by a copy of d, a *Dialer or an *Uplinks, and so bound: plain HTTP, TLS,
+// and the connection to a proxy (one on the loopback is unreachable:
+// requests through it fail). With an *Uplinks each new connection goes
+// through the uplink its Strategy picks then.
 //
 //	client := &http.Client{Transport: ifbind.NewTransport(d)}
 //
-// With an *Uplinks, each new connection goes through the uplink its
-// Strategy picks then: one client fails over between uplinks, while the
-// connections it keeps idle stay on the uplink they were made through.
-//
-// The transport is new, with the settings of http.DefaultTransport: the
-// proxy from the environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY; a proxy on
-// the loopback cannot be reached through an interface, and requests through
-// it fail), its TLS configuration, timeouts and limits, and HTTP/2 when the
-// server offers it, unless http.DefaultTransport turned it off. It shares no
-// connection, pool or dial function with any other transport: its HTTP/2 is
-// its own, never one that a program installed in http.DefaultTransport's
-// TLSNextProto (golang.org/x/net/http2.ConfigureTransports, for one), whose
-// pool holds connections of other interfaces. Its fields may be changed
-// before first use, as those of any http.Transport, but setting DialContext,
-// DialTLSContext or TLSNextProto replaces the binding. When d.Timeout is 0 a
-// dial times out after 30 seconds, and when d.KeepAlive is 0 keep-alive
-// probes are sent every 30 seconds, as in http.DefaultTransport; the rest of
-// d is used as is.
-//
-// Dials to a host name resolve it with d.Resolver, which is not bound to the
-// interface unless it was made by NewResolver (see there why), and race the
-// IPv6 and IPv4 addresses of the name (Happy Eyeballs, RFC 6555) as
-// net.Dialer does, every attempt bound. The context of a request bounds its
-// dial, name resolution included.
-//
-// The transport copies d: later changes to d, d.Resolver included, do not
-// affect it, so set the Resolver before calling NewTransport. A nil d, a
-// *Dialer that names no interface (neither Index nor Binding set) or two
-// (both set), or an *Uplinks without uplinks, makes a transport whose every
-// request fails with an error saying why: never one that leaves by the
-// default route. The transport is safe for concurrent use, as every
-// http.Transport; reuse it rather than make one per request, so that its
+// The transport is new, with http.DefaultTransport's settings (proxy from
+// the environment, TLS configuration, timeouts, limits, HTTP/2), and shares
+// no connection, pool or dial function with any other transport, not even
+// an HTTP/2 that a program installed in http.DefaultTransport. When the
+// Timeout of d is 0 a dial times out after 30 seconds, and when its
+// KeepAlive is 0 probes are sent every 30 seconds. Host names are resolved
+// by d's Resolver (bound only when made by NewResolver) and raced as
+// net.Dialer does, each attempt bound; the context of a request bounds its
+// dial. The copy is made now: set the Resolver first. Setting DialContext,
+// DialTLSContext or TLSNextProto replaces the binding. A nil d, or one that
+// cannot bind, gives a transport whose every request fails with an error
+// saying why. It is safe for concurrent use: reuse it, so that its
 // connections are reused.
 func NewTransport(d BoundDialer) *http.Transport {
 	if d == nil {

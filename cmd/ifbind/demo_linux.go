@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ifbind/ifbind/internal/race"
+	"github.com/ifbind/ifbind/internal/sandbox"
 )
 
 // envDemoNS is set, in the demo's re-executed child, to the kind of
@@ -94,62 +95,20 @@ func cmdDemo(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if ns := os.Getenv(envDemoNS); ns != "" {
 		return demoRace(&f, ns, stdout, stderr)
 	}
-	return demoReexec(args, stderr, nsModes())
+	return demoReexec(args, stderr, func(cmd *exec.Cmd) { cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr })
 }
 
-// An nsMode is a way to start the demo's child in namespaces of its own.
-type nsMode struct {
-	name string // what envDemoNS is set to
-	attr *syscall.SysProcAttr
-}
-
-// nsModes returns the ways to try, in order: a network namespace alone
-// when root, else (or when that is refused) user and network namespaces.
-// The child dies with this process.
-func nsModes() []nsMode {
-	userNet := nsMode{"user+net", &syscall.SysProcAttr{
-		Cloneflags:                 syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET,
-		UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}},
-		GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}},
-		GidMappingsEnableSetgroups: false,
-		Pdeathsig:                  syscall.SIGKILL,
-	}}
-	if os.Geteuid() != 0 {
-		return []nsMode{userNet}
-	}
-	netOnly := nsMode{"net", &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}}
-	return []nsMode{netOnly, userNet}
-}
-
-// demoReexec runs the demo again in namespaces of its own, made the first
-// of modes that works, and returns its exit code. Signals are passed on to
-// it.
-func demoReexec(args []string, stderr io.Writer, modes []nsMode) int {
-	exe, err := os.Executable()
-	if err != nil {
-		return fail(stderr, "demo", exitLocal, err)
-	}
+// demoReexec runs the demo again in namespaces of its own, the command set
+// up by setup, and returns its exit code. Signals are passed on to it.
+func demoReexec(args []string, stderr io.Writer, setup func(*exec.Cmd)) int {
 	// Catch the signals before the child exists, so that none is lost.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
-	var cmd *exec.Cmd
-	var errs []error
-	for _, m := range modes {
-		cmd = exec.Command(exe, append([]string{"demo"}, args...)...)
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		cmd.Env = append(os.Environ(), envDemoNS+"="+m.name)
-		cmd.SysProcAttr = m.attr
-		err := cmd.Start()
-		if err == nil {
-			break
-		}
-		errs = append(errs, fmt.Errorf("%s namespace: %w", m.name, err))
-		cmd = nil
-	}
-	if cmd == nil {
-		fmt.Fprintf(stderr, noNamespaceText, errors.Join(errs...))
+	cmd, err := sandbox.Start(envDemoNS, append([]string{"demo"}, args...), setup)
+	if err != nil {
+		fmt.Fprintf(stderr, noNamespaceText, err)
 		return exitLocal
 	}
 

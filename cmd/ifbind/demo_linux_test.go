@@ -290,7 +290,7 @@ func TestDemo(t *testing.T) {
 func TestDemoNoNamespace(t *testing.T) {
 	// Every mode refused: a child that cannot even start stands in for a
 	// kernel that refuses the namespaces.
-	refused := []nsMode{{"net", &syscall.SysProcAttr{Chroot: "/nonexistent"}}}
+	refused := func(cmd *exec.Cmd) { cmd.Dir = "/nonexistent" }
 	var stderr strings.Builder
 	code := demoReexec([]string{"-duration", "1s"}, &stderr, refused)
 	for _, want := range []string{"cannot make a throwaway network namespace", "no such file or directory",

@@ -557,7 +557,6 @@ func (m markedWriter) Write(p []byte) (int, error) {
 // one, such as the 127.0.0.53 of systemd-resolved, which no packet sent
 // through link reaches), or exitLocal for a file that cannot be read.
 func newClient(link ifbind.Link, f *getFlags, ipURL bool) (c *http.Client, stop func(), code int, err error) {
-	stop = func() {}
 	var d *ifbind.Dialer      // the settings of every dial
 	var bd ifbind.BoundDialer // what dials: d itself, or the uplinks d is the template of
 	if isList(f.iface.spec) {

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,13 +13,21 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// listLinks dumps the links and the addresses of the calling thread's
-// network namespace from netlink, two requests in all.
+// listLinks lists the links of the calling thread's network namespace
+// through ifbind.Links, and their addresses from netlink, two requests in
+// all.
 func listLinks() ([]linkInfo, error) { return listLinksIn("") }
 
-// listLinksIn is listLinks for the network namespace netns (a name under
-// /run/netns or a path), "" for the calling thread's.
+// listLinksIn is listLinks for the network namespace ns (a name under
+// /run/netns or a path), "" for the calling thread's: the links through a
+// Monitor of that namespace, the addresses through a netlink handle there.
 func listLinksIn(ns string) ([]linkInfo, error) {
+	links, err := linksIn(ns)
+	if err != nil {
+		return nil, err
+	}
+	// A Handle of its own: the netlink package's shared one may have been
+	// switched to dumping for every request.
 	h := &netlink.Handle{}
 	if ns != "" {
 		path := ns
@@ -39,10 +47,6 @@ func listLinksIn(ns string) ([]linkInfo, error) {
 		}
 		defer h.Close()
 	}
-	links, err := h.LinkList()
-	if err != nil {
-		return nil, fmt.Errorf("failed to list links: %w", err)
-	}
 	addrs, err := h.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
 		return nil, fmt.Errorf("failed to list addresses: %w", err)
@@ -53,15 +57,17 @@ func listLinksIn(ns string) ([]linkInfo, error) {
 	}
 	out := make([]linkInfo, 0, len(links))
 	for _, l := range links {
-		a := l.Attrs()
 		li := linkInfo{
-			Index:     a.Index,
-			Name:      a.Name,
-			AltNames:  a.AltNames,
-			State:     a.OperState.String(),
-			MTU:       a.MTU,
-			Type:      l.Type(),
-			Addresses: byIndex[a.Index],
+			Index:     l.Index,
+			Name:      l.Name,
+			AltNames:  l.Altnames,
+			State:     "down",
+			MTU:       l.MTU,
+			Type:      l.Type,
+			Addresses: byIndex[l.Index],
+		}
+		if l.Up() {
+			li.State = "up"
 		}
 		if li.AltNames == nil {
 			li.AltNames = []string{}
@@ -69,11 +75,28 @@ func listLinksIn(ns string) ([]linkInfo, error) {
 		if li.Addresses == nil {
 			li.Addresses = []string{}
 		}
-		if slices.ContainsFunc(a.HardwareAddr, func(b byte) bool { return b != 0 }) {
-			li.MAC = mac(a.HardwareAddr.String()) // all zeros, as lo's, is none
+		if slices.ContainsFunc(l.HardwareAddr, func(b byte) bool { return b != 0 }) {
+			li.MAC = mac(l.HardwareAddr.String()) // all zeros, as lo's, is none
 		}
 		out = append(out, li)
 	}
-	slices.SortFunc(out, func(x, y linkInfo) int { return cmp.Compare(x.Index, y.Index) })
 	return out, nil
+}
+
+// linksIn lists the links of the network namespace ns, "" for this one,
+// through the library.
+func linksIn(ns string) ([]ifbind.Link, error) {
+	if ns == "" {
+		links, err := ifbind.Links()
+		if err != nil {
+			return nil, fmt.Errorf("failed to list links: %w", err)
+		}
+		return links, nil
+	}
+	m, err := ifbind.NewMonitorAt(context.Background(), ns)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	return m.Links()
 }

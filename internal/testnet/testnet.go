@@ -18,14 +18,15 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"syscall"
 	"testing"
 
+	"github.com/ifbind/ifbind/internal/sandbox"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
-// envSandbox is set to "1" in the re-executed test binary.
+// envSandbox is set in the re-executed test binary, to the kind of
+// namespace it runs in.
 const envSandbox = "IFBIND_TESTNET_SANDBOX"
 
 // sandboxed tells whether this process runs in a network namespace made
@@ -62,25 +63,10 @@ func Main(m *testing.M) {
 // reexec runs this binary again with the same arguments inside new
 // namespaces and returns its exit code, or an error when it could not start.
 func reexec() (int, error) {
-	exe, err := os.Executable()
+	cmd, err := sandbox.Start(envSandbox, os.Args[1:], func(cmd *exec.Cmd) {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	})
 	if err != nil {
-		return 0, err
-	}
-	attr := &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWNET,
-		Pdeathsig:  syscall.SIGKILL,
-	}
-	if os.Geteuid() != 0 {
-		attr.Cloneflags |= syscall.CLONE_NEWUSER
-		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
-		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
-		attr.GidMappingsEnableSetgroups = false
-	}
-	cmd := exec.Command(exe, os.Args[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), envSandbox+"=1")
-	cmd.SysProcAttr = attr
-	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("cannot make a network namespace for the tests (%v)", err)
 	}
 	err = cmd.Wait()
