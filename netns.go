@@ -81,7 +81,8 @@ func netnsOf(netns string, b Binding) (*nsRef, error) {
 	if netns == "" {
 		return bns, nil
 	}
-	if b != nil && bns == nil {
+	if _, index := b.(indexBinding); b != nil && bns == nil && !index {
+		// An IndexBinding names an index, read in netns as Index is.
 		return nil, &netnsError{netns: netns, err: errBindingHere}
 	}
 	r, err := newNsRef(netns)

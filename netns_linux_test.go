@@ -91,6 +91,10 @@ func TestNetnsReachesItsOwnPeer(t *testing.T) {
 					if got := boundIndexOf(t, c.(syscall.Conn)); got != s.Index {
 						t.Errorf("%s: bound to index %d, want %d", m.name, got, s.Index)
 					}
+					// UplinkOf names the link as the socket's namespace does.
+					if l, ok := UplinkOf(c); !ok || l.Index != s.Index || l.Name != s.LinkName {
+						t.Errorf("%s: UplinkOf gave %v, %v, want %s (index %d)", m.name, l, ok, s.LinkName, s.Index)
+					}
 					askIs(t, c, s.Name)
 				}
 			}
@@ -722,4 +726,16 @@ func netnsChild(t *testing.T, child string) {
 		t.Fatalf("monitor: got %v, want EPERM saying %q", err, says)
 	}
 	checkThreadsHome(t)
+}
+
+// TestNetnsIndexBinding checks that an IndexBinding, which names an index
+// and no namespace, may go with Netns, as Index does.
+func TestNetnsIndexBinding(t *testing.T) {
+	r, err := netnsOf("/proc/self/ns/net", IndexBinding(1))
+	if err != nil || r == nil {
+		t.Errorf("netnsOf(/proc/self/ns/net, IndexBinding(1)): got %v, %v, want a namespace", r, err)
+	}
+	if _, err := netnsOf("/proc/self/ns/net", (&Monitor{}).Follow("lo")); !errors.Is(err, errBindingHere) {
+		t.Errorf("netnsOf with a binding of this namespace: got %v, want %v", err, errBindingHere)
+	}
 }

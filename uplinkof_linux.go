@@ -14,10 +14,11 @@ import (
 // false when c is not a socket (a tls.Conn: pass its NetConn), is closed,
 // or is bound to no interface.
 //
-// The Link's Name, flags and the rest are looked up by index through
-// netlink when UplinkOf is called, in the calling thread's network
-// namespace: they are what the link has then. When that lookup fails (the
-// link was deleted since), the Link has only the Index. UplinkOf is safe
+// The Link's Name is the one the link has now, in the socket's network
+// namespace; its flags and the rest are looked up by index through netlink,
+// in the calling thread's namespace, and given only when that lookup finds
+// the same name. Otherwise (a socket of another namespace, a link deleted
+// since) the Link has only the Index and the Name, if any. UplinkOf is safe
 // for concurrent use. It needs Linux 5.0 (reading SO_BINDTOIFINDEX back);
 // before, and outside Linux, it reports false.
 func UplinkOf(c net.Conn) (Link, bool) {
@@ -30,15 +31,21 @@ func UplinkOf(c net.Conn) (Link, bool) {
 		return Link{}, false
 	}
 	var index int
+	var name string
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
-		index, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX)
+		if index, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX); serr == nil && index > 0 {
+			// Named in the socket's own namespace, which may not be
+			// the caller's (Netns).
+			name, _ = indexName(int(fd), index)
+		}
 	}); err != nil || serr != nil || index <= 0 {
 		return Link{}, false
 	}
 	l, err := LinkByIndex(index)
-	if err != nil {
-		return Link{Index: index}, true
+	if err != nil || l.Name != name {
+		// Gone, or a link of another namespace: what the socket says.
+		return Link{Index: index, Name: name}, true
 	}
 	return l, true
 }

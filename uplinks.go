@@ -104,7 +104,7 @@ func (u *Uplinks) Dial(network, address string) (net.Conn, error) {
 // each uplink, why it was not tried or how its dial failed. Unix networks
 // reach no interface: they are dialed as by net.Dialer.
 func (u *Uplinks) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	if isUnixNetwork(network) {
+	if isUnixNetwork(network) && u != nil {
 		return u.Dialer.Dialer.DialContext(ctx, network, address)
 	}
 	return dialUplinks(ctx, u, network, address, needOf(network, address), dialContext)
@@ -325,6 +325,8 @@ func cause(ctx context.Context) error {
 // check returns the error of an Uplinks that cannot dial.
 func (u *Uplinks) check() error {
 	switch {
+	case u == nil:
+		return &BindError{Err: errNoUplinks}
 	case u.Index != 0 || u.Binding != nil:
 		return &BindError{Index: u.Index, Err: errTemplateBinds}
 	case len(u.Bindings) == 0:

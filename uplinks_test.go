@@ -63,3 +63,12 @@ func TestIndexBinding(t *testing.T) {
 		t.Errorf("strategies print as %q", got)
 	}
 }
+
+func TestNilUplinks(t *testing.T) {
+	var u *Uplinks
+	c, err := u.DialContext(t.Context(), "tcp", "192.0.2.1:80")
+	var be *BindError
+	if c != nil || !errors.As(err, &be) || !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("(*Uplinks)(nil).DialContext: got %v, %v, want a *BindError, EINVAL", c, err)
+	}
+}
