@@ -38,6 +38,17 @@ const vethBatch = 128
 // prefix0 and prefix0p, prefix1 and prefix1p, and so on. It batches the
 // requests, many to a sendmsg, so that ten thousand links take seconds.
 func (ns *NS) AddVeths(prefix string, pairs int) error {
+	reqs := make([][]byte, pairs)
+	for i := range reqs {
+		reqs[i] = vethRequest(fmt.Sprintf("%s%d", prefix, i), fmt.Sprintf("%s%dp", prefix, i))
+	}
+	return ns.sendBatched(reqs, vethBatch, "adding veth pair")
+}
+
+// sendBatched sends the netlink requests reqs, each asking for an
+// acknowledgement, batch of them to a sendmsg, inside ns, and waits for
+// every acknowledgement. The first refusal is the error, as what failed.
+func (ns *NS) sendBatched(reqs [][]byte, batch int, what string) error {
 	return ns.Do(func() error {
 		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 		if err != nil {
@@ -51,11 +62,11 @@ func (ns *NS) AddVeths(prefix string, pairs int) error {
 			return os.NewSyscallError("bind", err)
 		}
 		buf := make([]byte, 1<<16)
-		for start := 0; start < pairs; start += vethBatch {
-			n := min(vethBatch, pairs-start)
+		for start := 0; start < len(reqs); start += batch {
+			n := min(batch, len(reqs)-start)
 			var req []byte
-			for i := start; i < start+n; i++ {
-				req = append(req, vethRequest(fmt.Sprintf("%s%d", prefix, i), fmt.Sprintf("%s%dp", prefix, i))...)
+			for _, r := range reqs[start : start+n] {
+				req = append(req, r...)
 			}
 			if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 				return os.NewSyscallError("sendto", err)
@@ -74,7 +85,7 @@ func (ns *NS) AddVeths(prefix string, pairs int) error {
 						continue
 					}
 					if errno := -int32(nl.NativeEndian().Uint32(m.Data[:4])); errno != 0 {
-						return fmt.Errorf("adding veth pair: %w", syscall.Errno(errno))
+						return fmt.Errorf("%s: %w", what, syscall.Errno(errno))
 					}
 					acked++
 				}
