@@ -53,7 +53,7 @@ var ErrLinkGone = errors.New("ifbind: link gone")
 type linkGoneError struct{}
 
 func (linkGoneError) Error() string {
-	return "link gone: deleted since it was pinned (" + syscall.ENODEV.Error() + ")"
+	return "link gone: deleted or moved to another namespace since it was pinned (" + syscall.ENODEV.Error() + ")"
 }
 
 func (linkGoneError) Is(target error) bool {

@@ -41,8 +41,10 @@ type Link struct {
 	// MTU is the link's maximum transmission unit, in bytes.
 	MTU int
 
-	// Type is the link's kind as netlink names it ("veth", "vlan",
-	// "bridge", "device" for a plain NIC or loopback), "" outside Linux.
+	// Type is the link's kind as the kernel names it (IFLA_INFO_KIND:
+	// "veth", "vlan", "bridge", "tun" for a tun or tap device,
+	// "wireguard"), the names RouteFilter.ExcludeKinds takes; "" for a
+	// physical NIC or loopback, and outside Linux.
 	Type string
 }
 
@@ -61,6 +63,8 @@ func (l Link) String() string {
 		return "no link"
 	case l.Name == "":
 		return "index " + strconv.Itoa(l.Index)
+	case l.Index == 0:
+		return l.Name // a name that resolved to no index (yet)
 	}
 	return l.Name + " (index " + strconv.Itoa(l.Index) + ")"
 }

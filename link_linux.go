@@ -124,6 +124,6 @@ func linkOf(l netlink.Link) Link {
 		Alias:        a.Alias,
 		Flags:        a.Flags,
 		MTU:          a.MTU,
-		Type:         l.Type(),
+		Type:         linkKind(l),
 	}
 }

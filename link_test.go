@@ -118,6 +118,7 @@ func TestLinkStringNoName(t *testing.T) {
 		{Link{Index: 2, Name: "eth0"}, "eth0 (index 2)"},
 		{Link{Index: 2}, "index 2"},
 		{Link{}, "no link"},
+		{Link{Name: "wg0"}, "wg0"},
 	} {
 		if got := tc.l.String(); got != tc.want {
 			t.Errorf("%#v.String() = %q, want %q", tc.l, got, tc.want)

@@ -739,3 +739,30 @@ func TestNetnsIndexBinding(t *testing.T) {
 		t.Errorf("netnsOf with a binding of this namespace: got %v, want %v", err, errBindingHere)
 	}
 }
+
+// TestNetnsEveryMonitorBinding checks that every kind of Binding a Monitor
+// makes carries the Monitor's namespace: one that did not would make its
+// sockets in the caller's namespace, bound to an index of another.
+func TestNetnsEveryMonitorBinding(t *testing.T) {
+	testnet.Require(t)
+	ns := testnet.NewNS(t)
+	m, err := NewMonitorAt(t.Context(), ns.Path())
+	if err != nil {
+		t.Fatalf("failed to start a monitor of %s: %v", ns.Path(), err)
+	}
+	defer m.Close()
+	pin, err := m.Pin("lo")
+	if err != nil {
+		t.Fatalf("failed to pin lo: %v", err)
+	}
+	closing, err := m.PinClosing("lo")
+	if err != nil {
+		t.Fatalf("failed to pin lo, closing: %v", err)
+	}
+	for _, b := range []Binding{m.Follow("lo"), pin, closing, m.DefaultRoute(RouteFilter{}), m.RouteTo(RouteFilter{})} {
+		nb, ok := b.(netnsBinding)
+		if !ok || nb.netns() == nil {
+			t.Errorf("%v (%T) does not carry its Monitor's namespace", b, b)
+		}
+	}
+}

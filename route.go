@@ -372,6 +372,8 @@ type defaultRoute struct {
 	rs *routeSpec
 }
 
+func (d *defaultRoute) netns() *nsRef { return d.m.netns() }
+
 func (d *defaultRoute) target(si sockInfo) (target, error) {
 	return defaultTarget(d.m.load(), d.rs, si)
 }
@@ -454,6 +456,8 @@ type routeTo struct {
 	m  *Monitor
 	rs *routeSpec
 }
+
+func (r *routeTo) netns() *nsRef { return r.m.netns() }
 
 func (r *routeTo) target(si sockInfo) (target, error) {
 	s := r.m.load()

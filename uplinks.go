@@ -328,7 +328,7 @@ func (u *Uplinks) check() error {
 	case u == nil:
 		return &BindError{Err: errNoUplinks}
 	case u.Index != 0 || u.Binding != nil:
-		return &BindError{Index: u.Index, Err: errTemplateBinds}
+		return &BindError{Err: errTemplateBinds}
 	case len(u.Bindings) == 0:
 		return &BindError{Err: errNoUplinks}
 	}

@@ -228,17 +228,25 @@ func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 // register and turns them into a link with lookup: a new way to choose
 // (a namespace, a list of interfaces) is a field here.
 type ifaceFlags struct {
-	spec  string // -i
-	netns string // --netns
-	lists bool   // -i may list several interfaces (get, through ifbind.Uplinks)
-	stop  func() // stops the monitor of -i default
+	spec    string // -i
+	netns   string // --netns
+	exclude string // --exclude, with -i default
+	kinds   string // --exclude-kinds, with -i default
+	lists   bool   // -i may list several interfaces (get, through ifbind.Uplinks)
+	stop    func() // stops the monitor of -i default
 }
 
 // register defines the flags on fs; verb says what the interface is for.
 func (f *ifaceFlags) register(fs *flagSet, verb string) {
-	fs.StringVar(&f.spec, "i", "", "the interface to "+verb+": `IFACE` is a name, altname, index or MAC (required)")
+	what := "a name, altname, index or MAC, or default (the link of the default route, per socket family)"
+	if f.lists {
+		what += "; or a comma-separated list of them, the preferred first (see --strategy)"
+	}
+	fs.StringVar(&f.spec, "i", "", "the interface to "+verb+": `IFACE` is "+what+" (required)")
 	fs.aka("i", "interface")
 	fs.StringVar(&f.netns, "netns", "", netnsUsage)
+	fs.StringVar(&f.exclude, "exclude", "", "with -i default: never bind to these links, a comma-separated `LIST` of IFACEs (a VPN's tun0)")
+	fs.StringVar(&f.kinds, "exclude-kinds", "", "with -i default: never bind to links of these kinds, a comma-separated `LIST` such as tun,wireguard (ifbind links --json shows each link's type)")
 }
 
 // lookup returns the link the flags name. A missing -i is a usage error
@@ -253,8 +261,14 @@ func (f *ifaceFlags) lookup() (link ifbind.Link, code int, err error) {
 	if f.spec == defaultIface {
 		return ifbind.Link{Name: defaultIface}, exitOK, nil
 	}
+	if f.exclude != "" || f.kinds != "" {
+		return link, exitUsage, errors.New("--exclude and --exclude-kinds go with -i default")
+	}
 	// A list (-i eth0,wwan0) names its first link; each must exist.
 	for i, spec := range strings.Split(f.spec, ",") {
+		if spec == defaultIface {
+			return link, exitUsage, fmt.Errorf("-i %s: default cannot be part of a list", f.spec)
+		}
 		l, err := lookupIfaceIn(f.netns, spec)
 		if err != nil {
 			return link, exitInterface, err
@@ -294,7 +308,8 @@ func (f *ifaceFlags) listenConfig(link ifbind.Link) (*ifbind.ListenConfig, error
 }
 
 func (f *ifaceFlags) routeBinding() (ifbind.Binding, error) {
-	b, stop, err := routeBinding(f.netns)
+	rf := ifbind.RouteFilter{Exclude: split(f.exclude), ExcludeKinds: split(f.kinds)}
+	b, stop, err := routeBinding(f.netns, rf)
 	if err != nil {
 		return nil, err
 	}

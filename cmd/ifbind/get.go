@@ -135,7 +135,7 @@ func cmdGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.cacert, "cacert", "", "trust the CA certificates of the PEM `FILE` instead of the system's")
 	fs.BoolVar(&f.insecure, "k", false, "do not verify the server's TLS certificate")
 	fs.aka("k", "insecure")
-	fs.StringVar(&f.strategy, "strategy", "fallback", "with several interfaces in -i (eth0,wwan0): `fallback` to the next when one fails, or race them")
+	fs.StringVar(&f.strategy, "strategy", "fallback", "with several interfaces in -i (eth0,wwan0), `STRATEGY` is fallback (the next when one is unusable or fails) or race (start the next too after 300 ms without a connection)")
 	fs.BoolVar(&f.verbose, "v", false, "tell on stderr which interface and addresses each connection uses, and the status")
 	fs.aka("v", "verbose")
 	pos, code, stop := fs.parse(args)

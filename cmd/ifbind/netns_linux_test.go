@@ -1,7 +1,10 @@
 package main
 
 import (
+	"net"
+
 	"encoding/json"
+	"github.com/vishvananda/netlink"
 	"os"
 	"os/exec"
 	"strconv"
@@ -41,6 +44,19 @@ func TestNetnsFlag(t *testing.T) {
 			runBin(t, bin, "who?\n", "dial", "--netns", path(s), "-idle", "300ms", "-i", "eth0", network, "[2001:db8::2]:7007").
 				expect(t, "dial --netns "+s.Name+" "+network, exitOK, s.Name)
 		}
+
+		// -i default and route, read in the namespace: each tenant's
+		// default route leads through its own eth0.
+		if err := s.Client.Do(func() error {
+			_, dst, _ := net.ParseCIDR("0.0.0.0/0")
+			return netlink.RouteAdd(&netlink.Route{LinkIndex: s.Index, Dst: dst, Scope: netlink.SCOPE_LINK})
+		}); err != nil {
+			t.Fatalf("failed to add a default route in %s: %v", s.Name, err)
+		}
+		runBin(t, bin, "who?\n", "dial", "--netns", path(s), "-idle", "300ms", "-i", "default", "udp", "192.0.2.2:7007").
+			expect(t, "dial --netns "+s.Name+" -i default", exitOK, s.Name)
+		runBin(t, bin, "", "route", "--netns", path(s), "192.0.2.99").
+			expect(t, "route --netns "+s.Name, exitOK, "eth0 (index "+strconv.Itoa(s.Index)+")\n")
 
 		// listen: the peer of the namespace reaches it.
 		p := start(t, exec.Command(bin, "listen", "-v", "--netns", path(s), "-i", "eth0", "tcp", ":7300"), "")

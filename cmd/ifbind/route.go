@@ -37,6 +37,7 @@ func cmdRoute(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	table := fs.Int("table", 0, "the routing `TABLE` to read (0: main)")
 	exclude := fs.String("exclude", "", "never bind to these links: a comma-separated `LIST` of IFACEs")
 	kinds := fs.String("exclude-kinds", "", "never bind to links of these kinds: a comma-separated `LIST` such as tun,wireguard")
+	netns := fs.String("netns", "", netnsUsage)
 	pos, code, stop := fs.parse(args)
 	if stop {
 		return code
@@ -49,9 +50,9 @@ func cmdRoute(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return usageError(stderr, "route", fmt.Sprintf("%q is not an IP address", pos[0]))
 	}
 	f := ifbind.RouteFilter{Table: *table, Exclude: split(*exclude), ExcludeKinds: split(*kinds)}
-	m, err := ifbind.NewMonitor(context.Background())
+	m, err := ifbind.NewMonitorAt(context.Background(), *netns)
 	if err != nil {
-		return fail(stderr, "route", exitLocal, err)
+		return fail(stderr, "route", exitCode(err), err)
 	}
 	defer m.Close()
 	l, err := m.Route(dst, f)
@@ -72,13 +73,13 @@ func split(list string) []string {
 	return strings.Split(list, ",")
 }
 
-// routeBinding returns the binding of IFACE "default" in the network
-// namespace netns ("" for this one), and a function that stops the monitor
-// it reads.
-func routeBinding(netns string) (ifbind.Binding, func(), error) {
+// routeBinding returns the binding of IFACE "default", with the exclusions
+// of rf, in the network namespace netns ("" for this one), and a function
+// that stops the monitor it reads.
+func routeBinding(netns string, rf ifbind.RouteFilter) (ifbind.Binding, func(), error) {
 	m, err := ifbind.NewMonitorAt(context.Background(), netns)
 	if err != nil {
 		return nil, nil, err
 	}
-	return m.DefaultRoute(ifbind.RouteFilter{}), func() { m.Close() }, nil
+	return m.DefaultRoute(rf), func() { m.Close() }, nil
 }

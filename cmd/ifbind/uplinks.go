@@ -35,15 +35,18 @@ func newUplinks(f *getFlags) (u *ifbind.Uplinks, stop func(), code int, err erro
 	if err != nil {
 		return nil, nil, exitUsage, err
 	}
-	m, merr := ifbind.NewMonitor(context.Background())
+	m, merr := ifbind.NewMonitorAt(context.Background(), f.iface.netns)
 	stop = func() {
 		if merr == nil {
 			m.Close()
 		}
 	}
 	u = &ifbind.Uplinks{Strategy: strategy}
+	if merr != nil {
+		u.Netns = f.iface.netns // the IndexBindings below name links there
+	}
 	for _, spec := range strings.Split(f.iface.spec, ",") {
-		link, err := lookupIface(spec)
+		link, err := lookupIfaceIn(f.iface.netns, spec)
 		if err != nil {
 			stop()
 			return nil, nil, exitInterface, err
