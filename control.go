@@ -101,8 +101,9 @@ type binder struct {
 	// a dial error or a multicast pin can name what was bound.
 	bound *int64
 
-	// lzone is the zone of a Dialer's LocalAddr: the bind that follows
-	// Control would rebind the socket to the interface it names.
+	// lzone is the zone of the socket's local address (a Dialer's
+	// LocalAddr, a listen address): checked here against the interface
+	// decided, and cut from the address the kernel is given (cutZone).
 	lzone string
 
 	// ns, when not nil, is the network namespace the socket is made in: the
@@ -177,10 +178,10 @@ func (bd binder) control(ctx context.Context, si sockInfo, c syscall.RawConn) er
 		if bd.bound != nil {
 			atomic.StoreInt64(bd.bound, int64(t.index))
 		}
-		// A zone naming another interface would override the binding:
-		// in a listen's local address, a dial's local address (the
-		// kernel rebinds on bind) or a dial's remote one (refused by
-		// the kernel at connect; refused here with a clearer error).
+		// A zone naming another interface would override the binding
+		// in a local address (the kernel rebinds on bind): the local
+		// zone was cut and is checked here. A dial's remote zone is
+		// refused by the kernel at connect; here with a clearer error.
 		zone := zoneOf(si.address)
 		if si.listen && zone != "" {
 			// Only a copy from NetListenConfig gets here with a zone
