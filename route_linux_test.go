@@ -250,6 +250,31 @@ func TestDefaultRoutePerFamily(t *testing.T) {
 	})
 	r.ask(t, def, "tcp4", a)
 	r.ask(t, def, "tcp6", b)
+	// Uplinks judge a route binding by the dial's own family, not by
+	// Link, which fails while the families differ.
+	for _, tc := range []struct {
+		network string
+		dst     netip.Addr
+		want    *testnet.Side
+	}{{"tcp4", testnet.RemoteV4, a}, {"tcp6", testnet.RemoteV6, b}} {
+		for _, bd := range []Binding{def, r.m.RouteTo(RouteFilter{})} {
+			var c net.Conn
+			err := r.tp.Client.Do(func() (err error) {
+				u := &Uplinks{Bindings: []Binding{bd}}
+				u.Timeout = 5 * time.Second
+				c, err = u.Dial(tc.network, net.JoinHostPort(tc.dst.String(), strconv.Itoa(testnet.Port)))
+				return err
+			})
+			if err != nil {
+				t.Errorf("Uplinks of %v, %s: %v", bd, tc.network, err)
+				continue
+			}
+			if got := boundIndexOf(t, c.(syscall.Conn)); got != tc.want.Index {
+				t.Errorf("Uplinks of %v, %s: bound to %d, want %d", bd, tc.network, got, tc.want.Index)
+			}
+			c.Close()
+		}
+	}
 	for _, bd := range []Binding{def, r.m.RouteTo(RouteFilter{})} {
 		if _, err := bd.Link(); !errors.Is(err, errFamiliesDiffer) {
 			t.Errorf("%v: Link: got %v, want the families to differ", bd, err)

@@ -163,8 +163,36 @@ func (u *Uplinks) NetDialer() *net.Dialer {
 
 // A need is the address family a dial needs a source address of.
 type need struct {
-	v4, v6    bool // either will do when both are set
-	linkLocal bool // the destination is IPv6 link-local
+	v4, v6    bool       // either will do when both are set
+	linkLocal bool       // the destination is IPv6 link-local
+	dst       netip.Addr // the destination, when the dial names an address
+}
+
+// routeUsable returns the link a route binding b would bind a socket of
+// the family n needs to, toward n's destination when known: the family's
+// own route, not Link's, which fails when the two families' routes differ.
+func routeUsable(m *Monitor, b Binding, n need) (*linkEntry, error) {
+	var t target
+	err := error(&BindError{Err: ErrNoRoute})
+	for _, network := range [2]string{"tcp4", "tcp6"} {
+		if network == "tcp4" && !n.v4 || network == "tcp6" && !n.v6 {
+			continue
+		}
+		si := sockInfo{network: network}
+		if n.dst.IsValid() {
+			si.address = netip.AddrPortFrom(n.dst, 0).String()
+		}
+		if t, err = b.target(si); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if e := m.load().byIndex[t.index]; e != nil {
+		return e, nil
+	}
+	return nil, &BindError{Index: t.index, Name: t.name, Err: syscall.ENODEV}
 }
 
 // needOf returns what a dial to address on network needs.
@@ -186,9 +214,9 @@ func needOf(network, address string) need {
 func needOfAddr(network string, a netip.Addr) need {
 	switch {
 	case a.Is4() || a.Is4In6():
-		return need{v4: true}
+		return need{v4: true, dst: a.Unmap()}
 	case a.Is6():
-		return need{v6: true, linkLocal: a.IsLinkLocalUnicast()}
+		return need{v6: true, linkLocal: a.IsLinkLocalUnicast(), dst: a}
 	}
 	n := need{v4: true, v6: true}
 	if i := strings.IndexByte(network, ':'); i >= 0 {
@@ -231,6 +259,12 @@ func usable(b Binding, n need) (Link, error) {
 	case *pin:
 		m = b.m
 		e, err = b.resolve()
+	case *defaultRoute:
+		m = b.m
+		e, err = routeUsable(m, b, n)
+	case *routeTo:
+		m = b.m
+		e, err = routeUsable(m, b, n)
 	default:
 		l, err := b.Link()
 		return l, err

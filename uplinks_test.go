@@ -2,6 +2,7 @@ package ifbind
 
 import (
 	"errors"
+	"net/netip"
 	"strconv"
 	"syscall"
 	"testing"
@@ -14,14 +15,14 @@ func TestNeedOf(t *testing.T) {
 		network, address string
 		want             need
 	}{
-		{"tcp", "192.0.2.2:80", need{v4: true}},
-		{"tcp", "[::ffff:192.0.2.2]:80", need{v4: true}},
-		{"tcp", "[2001:db8::2]:80", need{v6: true}},
-		{"tcp", "[fe80::2%eth0]:80", need{v6: true, linkLocal: true}},
+		{"tcp", "192.0.2.2:80", need{v4: true, dst: netip.MustParseAddr("192.0.2.2")}},
+		{"tcp", "[::ffff:192.0.2.2]:80", need{v4: true, dst: netip.MustParseAddr("192.0.2.2")}},
+		{"tcp", "[2001:db8::2]:80", need{v6: true, dst: netip.MustParseAddr("2001:db8::2")}},
+		{"tcp", "[fe80::2%eth0]:80", need{v6: true, linkLocal: true, dst: netip.MustParseAddr("fe80::2")}},
 		{"tcp", "example.com:80", need{v4: true, v6: true}},
 		{"tcp4", "example.com:80", need{v4: true}},
 		{"udp6", "example.com:53", need{v6: true}},
-		{"ip4:icmp", "192.0.2.2", need{v4: true}},
+		{"ip4:icmp", "192.0.2.2", need{v4: true, dst: netip.MustParseAddr("192.0.2.2")}},
 		{"ip6:ipv6-icmp", "example.com", need{v6: true}},
 		{"tcp", "not an address", need{v4: true, v6: true}},
 	} {
