@@ -92,7 +92,6 @@ type binder struct {
 	// refused before it is bound. The package's own copies turn Multipath
 	// TCP off and skip the question.
 	exposed bool
-	err     error // when not nil, every socket but a Unix one fails with it
 
 	ctl    ctlFunc
 	ctlCtx ctlContextFunc
@@ -101,14 +100,42 @@ type binder struct {
 	// a dial error or a multicast pin can name what was bound.
 	bound *int64
 
-	// lzone is the zone of the socket's local address (a Dialer's
-	// LocalAddr, a listen address): checked here against the interface
-	// decided, and cut from the address the kernel is given (cutZone).
-	lzone string
+	// rare holds what few binders have, so that the hook each dial
+	// allocates stays small.
+	rare *binderRare
 
 	// ns, when not nil, is the network namespace the socket is made in: the
 	// call runs there (runIn), and control first takes its thread back.
 	ns *nsEntry
+}
+
+// binderRare is the part of a binder that few have.
+type binderRare struct {
+	err error // when not nil, every socket but a Unix one fails with it
+
+	// lzone is the zone of the socket's local address (a Dialer's
+	// LocalAddr, a listen address): checked against the interface
+	// decided, and cut from the address the kernel is given (cutZone).
+	lzone string
+}
+
+// fail makes every socket of bd but a Unix one fail with err.
+func (bd *binder) fail(err error) {
+	if bd.rare == nil {
+		bd.rare = new(binderRare)
+	}
+	bd.rare.err = err
+}
+
+// setLocalZone records the zone cut from the socket's local address.
+func (bd *binder) setLocalZone(zone string) {
+	if zone == "" {
+		return
+	}
+	if bd.rare == nil {
+		bd.rare = new(binderRare)
+	}
+	bd.rare.lzone = zone
 }
 
 // enter sets the namespace of bd's sockets: netns, or that of bd's Binding.
@@ -126,15 +153,19 @@ func (bd *binder) enter(netns string) error {
 // any socket.
 func newBinder(index int, b Binding, listen bool, ctl ctlFunc, ctlCtx ctlContextFunc) (binder, error) {
 	bd := binder{index: index, b: b, listen: listen, ctl: ctl, ctlCtx: ctlCtx}
+	var err error
 	switch {
 	case listen && !bindsReceive:
-		bd.err = &BindError{Index: index, Err: errListenSendOnly}
+		err = &BindError{Index: index, Err: errListenSendOnly}
 	case b == nil:
-		bd.err = invalidIndex(index)
+		err = invalidIndex(index)
 	case index != 0:
-		bd.err = &BindError{Index: index, Err: errBothSet}
+		err = &BindError{Index: index, Err: errBothSet}
 	}
-	return bd, bd.err
+	if err != nil {
+		bd.fail(err)
+	}
+	return bd, err
 }
 
 // fixed returns the index every socket of bd binds to, or 0 when a Binding
@@ -163,8 +194,8 @@ func (bd binder) control(ctx context.Context, si sockInfo, c syscall.RawConn) er
 		}
 	}
 	if !isUnixNetwork(si.network) {
-		if bd.err != nil {
-			return bd.err
+		if bd.rare != nil && bd.rare.err != nil {
+			return bd.rare.err
 		}
 		t, err := bd.decide(si)
 		if err != nil {
@@ -192,8 +223,10 @@ func (bd binder) control(ctx context.Context, si sockInfo, c syscall.RawConn) er
 		if err := checkZone(zone, t.index, t.name); err != nil {
 			return err
 		}
-		if err := checkZone(bd.lzone, t.index, t.name); err != nil {
-			return err
+		if bd.rare != nil {
+			if err := checkZone(bd.rare.lzone, t.index, t.name); err != nil {
+				return err
+			}
 		}
 		if err := bindRawConn(c, t); err != nil {
 			return err

@@ -92,13 +92,15 @@ func (d *Dialer) NetDialer() *net.Dialer {
 	bd, _ := newBinder(d.Index, d.Binding, false, d.Control, d.ControlContext)
 	bd.exposed = true
 	if g := closingOf(d.Binding); g != nil {
-		bd.err = g.unwrappable("NetDialer")
+		bd.fail(g.unwrappable("NetDialer"))
 	}
 	if d.inNetns() {
-		bd.err = &netnsError{netns: d.Netns, err: errNetnsNetDialer}
+		bd.fail(&netnsError{netns: d.Netns, err: errNetnsNetDialer})
 	}
 	nd := d.Dialer
-	nd.LocalAddr, bd.lzone = cutAddrZone(nd.LocalAddr)
+	var zone string
+	nd.LocalAddr, zone = cutAddrZone(nd.LocalAddr)
+	bd.setLocalZone(zone)
 	nd.Control = nil
 	nd.ControlContext = bd.dialHook()
 	return &nd
@@ -120,7 +122,9 @@ func (d *Dialer) prepare(network string) (net.Dialer, binder, error) {
 	}
 	nd := d.Dialer
 	// The binder checks the zone; the kernel never sees it (see cutZone).
-	nd.LocalAddr, bd.lzone = cutAddrZone(nd.LocalAddr)
+	var zone string
+	nd.LocalAddr, zone = cutAddrZone(nd.LocalAddr)
+	bd.setLocalZone(zone)
 	if isTCPNetwork(network) && nd.MultipathTCP() {
 		return net.Dialer{}, bd, &net.OpError{Op: "dial", Net: network, Err: &BindError{Index: d.Index, Err: errMultipathTCP}}
 	}

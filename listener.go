@@ -65,10 +65,10 @@ func (lc *ListenConfig) NetListenConfig() *net.ListenConfig {
 	bd, _ := newBinder(lc.Index, lc.Binding, true, lc.Control, nil)
 	bd.exposed = true
 	if g := closingOf(lc.Binding); g != nil {
-		bd.err = g.unwrappable("NetListenConfig")
+		bd.fail(g.unwrappable("NetListenConfig"))
 	}
 	if r, err := netnsOf(lc.Netns, lc.Binding); r != nil || err != nil {
-		bd.err = &netnsError{netns: lc.Netns, err: errNetnsNetDialer}
+		bd.fail(&netnsError{netns: lc.Netns, err: errNetnsNetDialer})
 	}
 	nlc := lc.ListenConfig
 	nlc.SetMultipathTCP(false)
@@ -135,7 +135,9 @@ func (lc *ListenConfig) prepare(network, address string, track bool) (net.Listen
 		return nlc, bd, address, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
 	// The binder checks the zone; the kernel never sees it (see cutZone).
-	address, bd.lzone = cutZone(address)
+	var zone string
+	address, zone = cutZone(address)
+	bd.setLocalZone(zone)
 	if track {
 		bd.bound = new(int64)
 	}

@@ -155,7 +155,7 @@ type linkEntry struct {
 // tell whether the link with an index is the one it knew or another created
 // under the same index meanwhile. The kernel offers no better identity.
 type linkIdentity struct {
-	kind   string // "veth", "vlan", "device"...
+	kind   string // IFLA_INFO_KIND: "veth", "vlan", "" for a physical NIC...
 	hw     string // hardware address
 	parent int    // parent link index (of a VLAN, say)
 }
