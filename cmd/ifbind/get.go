@@ -62,7 +62,11 @@ IFACE may list several interfaces, the preferred first (-i eth0,wwan0):
 each connection then goes through the first one that is up, has carrier
 and an address of the server's family, and connects; with --strategy
 race, the next one is tried as well when the first has not connected
-within 300 ms. -v tells which one each connection took.
+within 300 ms. Without it (fallback), each interface tried gets an equal
+share of what is left of --connect-timeout, 2 s at least: a black-holed
+first interface costs half of it before the next is tried. Only the
+connection is failed over: a server that stops answering after it is
+reached is --max-time's. -v tells which one each connection took.
 
 With -o FILE, the body goes to a hidden file beside FILE (.FILE.PID.part),
 renamed to FILE once complete: FILE is never left half written. On an
