@@ -69,8 +69,24 @@ func BenchmarkUplinksRatio(b *testing.B) {
 				return c.Close()
 			}
 		}
+		// singlectx is single with a context of its own that can be
+		// cancelled, as Race makes for its attempts: what net's watch
+		// of such a context costs a connect, apart from Race's own work.
+		singlectx := func() error {
+			ctx, cancel := context.WithCancel(tc.ctx)
+			defer cancel()
+			c, err := single.DialContext(ctx, tc.network, tc.addr)
+			if err != nil {
+				return err
+			}
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.SetLinger(0)
+			}
+			return c.Close()
+		}
 		b.Run("proto="+tc.name, func(b *testing.B) {
 			interleave(b, 32, "single", dial(single.DialContext),
+				namedFunc{"singlectx", singlectx},
 				namedFunc{"fallback", dial(fallback.DialContext)},
 				namedFunc{"race", dial(race.DialContext)})
 		})
@@ -143,3 +159,33 @@ func BenchmarkUplinksFailover(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkUplinksRaceBookkeeping measures what Race adds to a dial by
+// itself, without any socket: dialUplinks over two healthy uplinks with a
+// dial function that returns at once, for each strategy. It is the part of
+// BenchmarkUplinksRatio's Race overhead that ifbind's own code spends.
+func BenchmarkUplinksRaceBookkeeping(b *testing.B) {
+	testnet.Require(b)
+	m, err := NewMonitor(context.Background())
+	if err != nil {
+		b.Fatalf("failed to start the monitor: %v", err)
+	}
+	defer m.Close()
+	do := func(context.Context, *Dialer, string, string) (net.Conn, error) { return noopConn{}, nil }
+	for _, s := range []Strategy{Fallback, Race} {
+		u := &Uplinks{Bindings: []Binding{m.Follow("lo"), m.Follow("lo")}, Strategy: s}
+		b.Run("strategy="+s.String(), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := dialUplinks(context.Background(), u, "tcp", "127.0.0.1:80", needOf("tcp", "127.0.0.1:80"), do); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// noopConn is a conn that costs nothing to close.
+type noopConn struct{ net.Conn }
+
+func (noopConn) Close() error { return nil }
