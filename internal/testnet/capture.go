@@ -89,12 +89,11 @@ func htons(v uint16) uint16 { return binary.BigEndian.Uint16(binary.NativeEndian
 // run takes in frames as they come, until Stop or an unexpected error.
 func (c *Capture) run() {
 	defer close(c.done)
-	var failed bool
+	// Read returns once Stop closed the socket, or drain failed.
 	c.rc.Read(func(fd uintptr) bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		failed = c.drain(int(fd)) != nil
-		return failed // else wait until the socket is readable again
+		return c.drain(int(fd)) != nil // else wait until it is readable again
 	})
 }
 
@@ -141,7 +140,9 @@ func (c *Capture) Packets() []Packet {
 	return append([]Packet(nil), c.packets...)
 }
 
-// Count returns how many of the packets captured so far match accepts.
+// Count returns how many of the packets captured so far match accepts:
+// match is a predicate such as To, SYNTo, or a test's own over Packet's
+// methods.
 func (c *Capture) Count(match func(Packet) bool) int {
 	n := 0
 	for _, p := range c.Packets() {

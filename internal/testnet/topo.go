@@ -75,17 +75,19 @@ func New(t testing.TB) *Topo {
 	tp := &Topo{}
 	tp.build(t, "side", func(name string, _ int) (*Side, error) {
 		s := &Side{Name: name, LinkName: "ifb-" + name}
-		t.Cleanup(func() {
-			if l, err := netlink.LinkByName(s.LinkName); err == nil {
-				netlink.LinkDel(l)
-			}
-		})
 		h, err := netlink.NewHandle()
 		if err != nil {
 			return nil, err
 		}
 		defer h.Close()
-		return s, s.wire(t, h, clientPrefixes, peerPrefixes)
+		err = s.wire(t, h, clientPrefixes, peerPrefixes)
+		// Before the peer's namespace goes: the link is in the test's.
+		t.Cleanup(func() {
+			if l, err := netlink.LinkByName(s.LinkName); err == nil {
+				netlink.LinkDel(l)
+			}
+		})
+		return s, err
 	})
 	return tp
 }
@@ -96,8 +98,8 @@ var (
 	peerPrefixes   = []netip.Prefix{netip.PrefixFrom(PeerV4, BitsV4), netip.PrefixFrom(PeerV6, BitsV6)}
 )
 
-// build makes sides a and b, the i-th of them with side(name, i), or fails
-// t saying which what it could not build.
+// build makes sides a and b, the i-th with side(name, i); what names
+// them when one cannot be built.
 func (tp *Topo) build(t testing.TB, what string, side func(name string, i int) (*Side, error)) {
 	t.Helper()
 	for i, name := range []string{"a", "b"} {
