@@ -862,7 +862,7 @@ func escMPTCP(t *testing.T) {
 			t.Errorf("%s: echo: %v", c.name, err)
 		}
 		time.Sleep(50 * time.Millisecond) // a late join would come now
-		if got := countTCP(capB.Frames()); got != (tcpCount{}) {
+		if got := countTCP(capB.Packets()); got != (tcpCount{}) {
 			t.Errorf("%s: B's far side saw %v, want none", c.name, got)
 		}
 		capB.Stop()
@@ -1011,13 +1011,7 @@ func escNetOrder(v uint32) uint32 {
 
 // escCount returns how many frames c captured so far pred accepts.
 func escCount(c *testnet.Capture, pred func(frame []byte) bool) int {
-	n := 0
-	for _, f := range c.Frames() {
-		if pred(f) {
-			n++
-		}
-	}
-	return n
+	return c.Count(func(p testnet.Packet) bool { return pred(p.Frame) })
 }
 
 // escWait counts with pred until it counts something, for up to 2 s.

@@ -178,11 +178,13 @@ func (c tcpCount) String() string {
 	return fmt.Sprintf("%d TCP segments, %d MP_JOIN SYNs, %d bytes of data", c.segments, c.joins, c.payload)
 }
 
-// countTCP counts the TCP segments of Ethernet frames (IPv4 and IPv6
-// without extension headers, which this topology does not make).
-func countTCP(frames [][]byte) tcpCount {
+// countTCP counts the TCP segments of packets captured on Ethernet links
+// (IPv4 and IPv6 without extension headers, which this topology does not
+// make).
+func countTCP(packets []testnet.Packet) tcpCount {
 	var c tcpCount
-	for _, f := range frames {
+	for _, p := range packets {
+		f := p.Frame
 		if len(f) < 14 {
 			continue
 		}
@@ -512,7 +514,7 @@ func TestMultipathTCPStaysOnTheBinding(t *testing.T) {
 			if refused == (len(protos) != 0) {
 				t.Errorf("the caller's hook saw %d sockets; want none when refused, some when connected", len(protos))
 			}
-			onA, onB := countTCP(capA.Frames()), countTCP(capB.Frames())
+			onA, onB := countTCP(capA.Packets()), countTCP(capB.Packets())
 			t.Logf("A: %v; B: %v", onA, onB)
 			if onB != (tcpCount{}) {
 				t.Errorf("B saw %v, want nothing", onB)

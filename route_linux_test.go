@@ -21,7 +21,7 @@ type routed struct {
 	tp   *testnet.Topo
 	h    *netlink.Handle // in the client
 	m    *Monitor
-	caps map[string]*testnet.Tally // by side
+	caps map[string]*testnet.Capture // by side
 }
 
 func newRouted(t *testing.T) *routed {
@@ -33,9 +33,9 @@ func newRouted(t *testing.T) *routed {
 		t.Fatalf("failed to open netlink in the client: %v", err)
 	}
 	t.Cleanup(h.Close)
-	r := &routed{tp: tp, h: h, m: monitorIn(t, tp.Client, monitorConfig{}), caps: map[string]*testnet.Tally{}}
+	r := &routed{tp: tp, h: h, m: monitorIn(t, tp.Client, monitorConfig{}), caps: map[string]*testnet.Capture{}}
 	for _, s := range tp.Sides() {
-		r.caps[s.Name] = s.Peer.Tally(t, s.PeerIndex)
+		r.caps[s.Name] = s.Capture(t)
 	}
 	tp.WaitReady(t)
 	return r
@@ -118,7 +118,7 @@ func (r *routed) ask(t *testing.T, b Binding, network string, want *testnet.Side
 	if want == r.tp.A {
 		other = r.tp.B
 	}
-	before := r.caps[other.Name].SYNs(dst)
+	before := r.caps[other.Name].Count(testnet.SYNTo(dst))
 	var c net.Conn
 	err := r.tp.Client.Do(func() (err error) {
 		d := &Dialer{Binding: b}
@@ -136,7 +136,7 @@ func (r *routed) ask(t *testing.T, b Binding, network string, want *testnet.Side
 	if name, err := testnet.Ask(c); err != nil || name != want.Name {
 		t.Errorf("%s through %v: answered by %q (%v), want %q", network, b, name, err, want.Name)
 	}
-	if n := r.caps[other.Name].SYNs(dst) - before; n != 0 {
+	if n := r.caps[other.Name].Count(testnet.SYNTo(dst)) - before; n != 0 {
 		t.Errorf("%s through %v: %d connection attempts to %v crossed uplink %s, want 0", network, b, n, dst, other.LinkName)
 	}
 	return c
@@ -348,7 +348,7 @@ func TestNoRoute(t *testing.T) {
 	}
 	for _, s := range r.tp.Sides() {
 		for _, dst := range []netip.Addr{testnet.RemoteV4, testnet.RemoteV6} {
-			if n := r.caps[s.Name].To(dst); n != 0 {
+			if n := r.caps[s.Name].Count(testnet.To(dst)); n != 0 {
 				t.Errorf("%d packets to %v crossed uplink %s, want 0", n, dst, s.LinkName)
 			}
 		}
@@ -408,7 +408,7 @@ func TestRouteExcludesTunnel(t *testing.T) {
 	r.addDefaults(t, a, 100)
 	byName := r.m.DefaultRoute(RouteFilter{Exclude: []string{"tun0"}}) // before tun0 exists
 	tunIndex, kind := addTunnel(t, r)
-	tun := r.tp.Client.Tally(t, tunIndex)
+	tun := testnet.StartCapture(t, r.tp.Client, tunIndex)
 	for _, v6 := range []bool{false, true} {
 		family := unix.AF_INET
 		if v6 {
@@ -442,7 +442,7 @@ func TestRouteExcludesTunnel(t *testing.T) {
 			dst = testnet.RemoteV6
 		}
 		for _, d := range []*Dialer{{}, {Binding: plain}} {
-			before := tun.SYNs(dst)
+			before := tun.Count(testnet.SYNTo(dst))
 			r.tp.Client.Do(func() error {
 				dd := d
 				if dd.Binding == nil {
@@ -477,14 +477,14 @@ func TestRouteExcludesTunnel(t *testing.T) {
 	for what, b := range bindings {
 		t.Run(what, func(t *testing.T) {
 			for _, dst := range []netip.Addr{testnet.RemoteV4, testnet.RemoteV6} {
-				before := tun.To(dst)
+				before := tun.Count(testnet.To(dst))
 				network := "tcp4"
 				if dst.Is6() {
 					network = "tcp6"
 				}
 				c := r.ask(t, b, network, a)
 				c.Close()
-				if n := tun.To(dst) - before; n != 0 {
+				if n := tun.Count(testnet.To(dst)) - before; n != 0 {
 					t.Errorf("%s through %v: %d packets to %v went into the tunnel, want 0", network, b, n, dst)
 				}
 			}
@@ -510,10 +510,10 @@ func zeroNet(v6 bool) *net.IPNet {
 }
 
 // waitSYN waits until c has seen a connection attempt to dst beyond before.
-func waitSYN(t *testing.T, c *testnet.Tally, dst netip.Addr, before int) {
+func waitSYN(t *testing.T, c *testnet.Capture, dst netip.Addr, before int) {
 	t.Helper()
 	for range 200 {
-		if c.SYNs(dst) > before {
+		if c.Count(testnet.SYNTo(dst)) > before {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)

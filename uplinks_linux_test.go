@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -26,7 +25,8 @@ import (
 type upFix struct {
 	tp   *testnet.Topo
 	m    *Monitor
-	syns map[*testnet.Side]*atomic.Int64
+	syns map[*testnet.Side]*testnet.Capture
+	port int // where the SYNs counted go
 }
 
 func newUpFix(t *testing.T, port int) *upFix {
@@ -37,9 +37,9 @@ func newUpFix(t *testing.T, port int) *upFix {
 		t.Fatalf("failed to start the monitor: %v", err)
 	}
 	t.Cleanup(func() { m.Close() })
-	f := &upFix{tp: tp, m: m, syns: map[*testnet.Side]*atomic.Int64{}}
+	f := &upFix{tp: tp, m: m, syns: map[*testnet.Side]*testnet.Capture{}, port: port}
 	for _, s := range tp.Sides() {
-		f.syns[s] = s.CountSYNs(t, port)
+		f.syns[s] = s.Capture(t)
 	}
 	tp.WaitReady(t)
 	for _, s := range tp.Sides() {
@@ -75,9 +75,16 @@ func (f *upFix) waitUsable(t *testing.T, s *testnet.Side, want bool) {
 	}
 }
 
+// attempt matches the TCP connection attempts (SYNs without ACK,
+// retransmissions included) a peer received for f.port, IPv4 and IPv6:
+// what the kernel received, whether or not a listener ever accepted them.
+func (f *upFix) attempt(p testnet.Packet) bool {
+	return !p.Outgoing && p.SYN() && p.DstPort() == f.port
+}
+
 // counts returns the SYNs each peer has received.
 func (f *upFix) counts() [2]int64 {
-	return [2]int64{f.syns[f.tp.A].Load(), f.syns[f.tp.B].Load()}
+	return [2]int64{int64(f.syns[f.tp.A].Count(f.attempt)), int64(f.syns[f.tp.B].Count(f.attempt))}
 }
 
 // setPeer sets the peer end of s down or up: the client NIC loses or gets

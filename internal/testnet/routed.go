@@ -41,52 +41,30 @@ func NewRouted(t testing.TB) *Topo {
 		t.Fatalf("failed to open netlink in the client: %v", err)
 	}
 	defer h.Close()
-	for i, name := range []string{"a", "b"} {
-		s, err := newRoutedSide(t, h, name, i+1)
-		if err != nil {
-			t.Fatalf("failed to build uplink %s: %v", name, err)
-		}
-		if name == "a" {
-			tp.A = s
-		} else {
-			tp.B = s
-		}
-	}
+	tp.build(t, "uplink", func(name string, i int) (*Side, error) {
+		return newRoutedSide(t, h, name, i+1)
+	})
 	return tp
 }
 
 func newRoutedSide(t testing.TB, h *netlink.Handle, name string, n int) (*Side, error) {
-	ns := NewNS(t)
-	s := &Side{Name: name, LinkName: "ifb-" + name, Peer: ns}
-	veth := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: s.LinkName},
-		PeerName:      "eth0",
-		PeerNamespace: netlink.NsFd(ns.fd),
-	}
-	if err := h.LinkAdd(veth); err != nil {
-		return nil, fmt.Errorf("failed to add veth %s: %v", s.LinkName, err)
-	}
-	l, err := h.LinkByName(s.LinkName)
-	if err != nil {
-		return nil, err
-	}
-	s.Index = l.Attrs().Index
+	s := &Side{Name: name, LinkName: "ifb-" + name}
 	v4 := func(host byte) netip.Addr { return netip.AddrFrom4([4]byte{198, 18, byte(n), host}) }
 	v6 := func(host byte) netip.Addr {
 		return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, byte(n), 14: 0, 15: host})
 	}
 	s.Gateway4, s.Gateway6 = v4(1), v6(1)
-	if err := configureOn(h, s.LinkName, netip.PrefixFrom(v4(2), BitsV4), netip.PrefixFrom(v6(2), BitsV6)); err != nil {
-		return nil, fmt.Errorf("client side: %v", err)
+	prefixes := func(host byte) []netip.Prefix {
+		return []netip.Prefix{netip.PrefixFrom(v4(host), BitsV4), netip.PrefixFrom(v6(host), BitsV6)}
 	}
-	ph, err := ns.Handle()
+	if err := s.wire(t, h, prefixes(2), prefixes(1)); err != nil {
+		return nil, err
+	}
+	ph, err := s.Peer.Handle()
 	if err != nil {
 		return nil, err
 	}
 	defer ph.Close()
-	if err := configureOn(ph, "eth0", netip.PrefixFrom(v4(1), BitsV4), netip.PrefixFrom(v6(1), BitsV6)); err != nil {
-		return nil, fmt.Errorf("peer side: %v", err)
-	}
 	lo, err := ph.LinkByName("lo")
 	if err != nil {
 		return nil, err
@@ -96,27 +74,7 @@ func newRoutedSide(t testing.TB, h *netlink.Handle, name string, n int) (*Side, 
 			return nil, fmt.Errorf("failed to add %v to the peer's lo: %v", a, err)
 		}
 	}
-	pl, err := ph.LinkByName("eth0")
-	if err != nil {
-		return nil, err
-	}
-	s.PeerIndex = pl.Attrs().Index
 	return s, nil
-}
-
-// configureOn gives the link the prefixes, without duplicate address
-// detection, and brings it up.
-func configureOn(h *netlink.Handle, link string, prefixes ...netip.Prefix) error {
-	l, err := h.LinkByName(link)
-	if err != nil {
-		return err
-	}
-	for _, p := range prefixes {
-		if err := h.AddrAdd(l, &netlink.Addr{IPNet: prefixNet(p), Flags: unix.IFA_F_NODAD}); err != nil {
-			return fmt.Errorf("failed to add %v to %s: %v", p, link, err)
-		}
-	}
-	return h.LinkSetUp(l)
 }
 
 // Handle opens a netlink handle inside ns, or in the calling thread's

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -74,10 +73,39 @@ func New(t testing.TB) *Topo {
 	Require(t)
 	CheckLeaks(t)
 	tp := &Topo{}
-	for _, name := range []string{"a", "b"} {
-		s, err := newSide(t, name)
+	tp.build(t, "side", func(name string, _ int) (*Side, error) {
+		s := &Side{Name: name, LinkName: "ifb-" + name}
+		h, err := netlink.NewHandle()
 		if err != nil {
-			t.Fatalf("failed to build side %s: %v", name, err)
+			return nil, err
+		}
+		defer h.Close()
+		err = s.wire(t, h, clientPrefixes, peerPrefixes)
+		// Before the peer's namespace goes: the link is in the test's.
+		t.Cleanup(func() {
+			if l, err := netlink.LinkByName(s.LinkName); err == nil {
+				netlink.LinkDel(l)
+			}
+		})
+		return s, err
+	})
+	return tp
+}
+
+// The prefixes of the NICs of New and NewTenants.
+var (
+	clientPrefixes = []netip.Prefix{netip.PrefixFrom(ClientV4, BitsV4), netip.PrefixFrom(ClientV6, BitsV6)}
+	peerPrefixes   = []netip.Prefix{netip.PrefixFrom(PeerV4, BitsV4), netip.PrefixFrom(PeerV6, BitsV6)}
+)
+
+// build makes sides a and b, the i-th with side(name, i); what names
+// them when one cannot be built.
+func (tp *Topo) build(t testing.TB, what string, side func(name string, i int) (*Side, error)) {
+	t.Helper()
+	for i, name := range []string{"a", "b"} {
+		s, err := side(name, i)
+		if err != nil {
+			t.Fatalf("failed to build %s %s: %v", what, name, err)
 		}
 		if name == "a" {
 			tp.A = s
@@ -85,69 +113,50 @@ func New(t testing.TB) *Topo {
 			tp.B = s
 		}
 	}
-	return tp
 }
 
-func newSide(t testing.TB, name string) (*Side, error) {
-	ns := NewNS(t)
-	s := &Side{Name: name, LinkName: "ifb-" + name, Peer: ns}
+// wire adds a veth pair: s.LinkName in the namespace of h, and eth0 in a
+// new peer namespace, s.Peer. It gives each end its prefixes, without
+// duplicate address detection so that IPv6 works at once, brings both up
+// and sets s.Index and s.PeerIndex.
+func (s *Side) wire(t testing.TB, h *netlink.Handle, client, peer []netip.Prefix) error {
+	s.Peer = NewNS(t)
 	veth := &netlink.Veth{
 		LinkAttrs:     netlink.LinkAttrs{Name: s.LinkName},
 		PeerName:      "eth0",
-		PeerNamespace: netlink.NsFd(ns.fd),
+		PeerNamespace: netlink.NsFd(s.Peer.fd),
 	}
-	if err := netlink.LinkAdd(veth); err != nil {
-		return nil, fmt.Errorf("failed to add veth %s: %v", s.LinkName, err)
+	if err := h.LinkAdd(veth); err != nil {
+		return fmt.Errorf("failed to add veth %s: %v", s.LinkName, err)
 	}
-	t.Cleanup(func() {
-		if l, err := netlink.LinkByName(s.LinkName); err == nil {
-			netlink.LinkDel(l)
-		}
-	})
-	l, err := netlink.LinkByName(s.LinkName)
+	var err error
+	if s.Index, err = configure(h, s.LinkName, client...); err != nil {
+		return fmt.Errorf("client side: %v", err)
+	}
+	ph, err := s.Peer.Handle()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	s.Index = l.Attrs().Index
-	if err := configure(netlink.NewHandle, s.LinkName, ClientV4, ClientV6); err != nil {
-		return nil, fmt.Errorf("client side: %v", err)
+	defer ph.Close()
+	if s.PeerIndex, err = configure(ph, "eth0", peer...); err != nil {
+		return fmt.Errorf("peer side: %v", err)
 	}
-	peerHandle := func(...int) (*netlink.Handle, error) { return netlink.NewHandleAt(netns.NsHandle(ns.fd)) }
-	if err := configure(peerHandle, "eth0", PeerV4, PeerV6); err != nil {
-		return nil, fmt.Errorf("peer side: %v", err)
-	}
-	h, err := peerHandle()
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close()
-	pl, err := h.LinkByName("eth0")
-	if err != nil {
-		return nil, err
-	}
-	s.PeerIndex = pl.Attrs().Index
-	return s, nil
+	return nil
 }
 
-// configure gives the link its addresses, without duplicate address
-// detection so that IPv6 works at once, and brings it up.
-func configure(handle func(...int) (*netlink.Handle, error), link string, v4, v6 netip.Addr) error {
-	h, err := handle()
-	if err != nil {
-		return err
-	}
-	defer h.Close()
+// configure gives the link the prefixes, without duplicate address
+// detection, brings it up and returns its index.
+func configure(h *netlink.Handle, link string, prefixes ...netip.Prefix) (int, error) {
 	l, err := h.LinkByName(link)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	for _, p := range []netip.Prefix{netip.PrefixFrom(v4, BitsV4), netip.PrefixFrom(v6, BitsV6)} {
-		addr := &netlink.Addr{IPNet: prefixNet(p), Flags: unix.IFA_F_NODAD}
-		if err := h.AddrAdd(l, addr); err != nil {
-			return fmt.Errorf("failed to add %v to %s: %v", p, link, err)
+	for _, p := range prefixes {
+		if err := h.AddrAdd(l, &netlink.Addr{IPNet: prefixNet(p), Flags: unix.IFA_F_NODAD}); err != nil {
+			return 0, fmt.Errorf("failed to add %v to %s: %v", p, link, err)
 		}
 	}
-	return h.LinkSetUp(l)
+	return l.Attrs().Index, h.LinkSetUp(l)
 }
 
 func prefixNet(p netip.Prefix) *net.IPNet {
