@@ -20,12 +20,13 @@ import (
 )
 
 // TestRouteMirrorMixed6 makes 300 random changes to IPv6 routes of two
-// prefixes and one metric, mixing routes through a gateway (which the
+// prefixes and, mostly, one metric (the others of a lower one), mixing routes through a gateway (which the
 // kernel groups into a multipath route), routes without one, and
 // blackhole and unreachable routes, by add, append, replace and delete.
 // After each, the monitor's mirror must settle where the kernel's fib is,
-// as /proc/net/ipv6_route shows it (the netlink dump leaves out some of
-// these routes), and it must get there from the events alone.
+// in the kernel's order, as /proc/net/ipv6_route shows it (the netlink dump
+// leaves out some of these routes), and it must get there from the events
+// alone.
 func TestRouteMirrorMixed6(t *testing.T) {
 	ns, h := linkNS(t)
 	var links []netlink.Link
@@ -52,7 +53,7 @@ func TestRouteMirrorMixed6(t *testing.T) {
 	randRoute := func() *netlink.Route {
 		r := &netlink.Route{
 			Dst:      &net.IPNet{IP: net.ParseIP(fmt.Sprintf("2001:db8:%x::", rng.IntN(2))), Mask: net.CIDRMask(48, 128)},
-			Priority: 1024,
+			Priority: []int{1024, 1024, 1024, 512}[rng.IntN(4)],
 		}
 		i := rng.IntN(len(links))
 		switch k := rng.IntN(8); {
@@ -86,7 +87,7 @@ func TestRouteMirrorMixed6(t *testing.T) {
 		case r.Gw != nil:
 			s += " via " + r.Gw.String()
 		}
-		return s + " dev " + linkName(r.LinkIndex) + " metric 1024"
+		return s + " dev " + linkName(r.LinkIndex) + fmt.Sprintf(" metric %d", r.Priority)
 	}
 	procLine := func(r *netlink.Route) string {
 		nh := "reject"
@@ -123,7 +124,7 @@ func TestRouteMirrorMixed6(t *testing.T) {
 		}
 		done = append(done, "ip -6 route "+op+" "+show(r))
 		if got, want := waitProc6(t, m, ns); !slices.Equal(got, want) {
-			t.Fatalf("route mirror differs from the kernel's tables after:\n%s\n(-want +got):\n%s", strings.Join(done, "\n"), lineDiff(want, got))
+			t.Fatalf("route mirror differs from the kernel's fib after:\n%s\nkernel:\n%s\nmirror:\n%s", strings.Join(done, "\n"), strings.Join(want, "\n"), strings.Join(got, "\n"))
 		}
 	}
 	if n, d := m.resyncs.Load(), m.routeDumps.Load(); n != 0 || d != 0 {
@@ -132,10 +133,10 @@ func TestRouteMirrorMixed6(t *testing.T) {
 	t.Logf("%d changes", len(done))
 }
 
-// proc6Lines renders the IPv6 routes of 2001:db8::/47 as the kernel's
-// fib holds them, from /proc/net/ipv6_route: the netlink dump skips the
-// routes the kernel keeps between the first and the last route of a
-// multipath route.
+// proc6Lines renders the IPv6 routes of 2001:db8::/47 as the kernel's fib
+// holds them, by prefix and then in the kernel's order, from
+// /proc/net/ipv6_route: the netlink dump skips the routes the kernel keeps
+// between the first and the last route of a multipath route.
 func proc6Lines(t testing.TB, ns *testnet.NS) []string {
 	t.Helper()
 	var data []byte
@@ -166,11 +167,11 @@ func proc6Lines(t testing.TB, ns *testnet.NS) []string {
 		}
 		lines = append(lines, fmt.Sprintf("%v metric %d %s", pfx, metric, nh))
 	}
-	slices.Sort(lines)
-	return slices.Compact(lines)
+	slices.SortStableFunc(lines, func(a, b string) int { return strings.Compare(strings.Fields(a)[0], strings.Fields(b)[0]) })
+	return lines
 }
 
-// mirror6Lines renders m's routes of 2001:db8::/47 as proc6Lines does.
+// mirror6Lines renders the routes of 2001:db8::/47 in s as proc6Lines does.
 func mirror6Lines(s *snapshot) []string {
 	var lines []string
 	t := s.routes.tables[tableMain]
@@ -194,8 +195,8 @@ func mirror6Lines(s *snapshot) []string {
 			}
 		}
 	}
-	slices.Sort(lines)
-	return slices.Compact(lines)
+	slices.SortStableFunc(lines, func(a, b string) int { return strings.Compare(strings.Fields(a)[0], strings.Fields(b)[0]) })
+	return lines
 }
 
 // waitProc6 waits, a few seconds at most, until m's mirror of 2001:db8::/47
