@@ -656,9 +656,9 @@ func replace6(entries []rtEntry, r rtEntry) ([]rtEntry, int) {
 	if !entries[i].ecmp6() {
 		return slices.Delete(entries, i, i+1), i
 	}
-	head := slices.DeleteFunc(slices.Clone(entries[:i+1]), func(o rtEntry) bool { return o.metric == r.metric && o.ecmp6() })
-	tail := slices.DeleteFunc(entries[i+1:], func(o rtEntry) bool { return o.metric == r.metric && o.ecmp6() })
-	return append(head, tail...), len(head)
+	// No route of the metric comes before i that groups as entries[i]
+	// does: its siblings all follow it.
+	return slices.DeleteFunc(entries, func(o rtEntry) bool { return o.metric == r.metric && o.ecmp6() }), i
 }
 
 // split returns an IPv6 route as the kernel keeps it: one entry per next
