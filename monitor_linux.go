@@ -297,9 +297,8 @@ func (m *Monitor) resync(rc syscall.RawConn, h *netlink.Handle) error {
 }
 
 // resyncRoutes lists the routes again, after a change that moves routes
-// without route events of its own (a link down or gone, a nexthop object)
-// or that the mirror does not follow exactly (an IPv6 replace). Events
-// queued meanwhile are replayed by read as usual; replaying one the listing
+// without route events of its own (a link down or gone, a nexthop object).
+// Events queued meanwhile are replayed by read as usual; replaying one the listing
 // already shows changes nothing.
 func (m *Monitor) resyncRoutes(h *netlink.Handle) error {
 	m.routeDumps.Add(1)

@@ -612,11 +612,16 @@ func (b *routeBatch) apply(msg routeMsg) {
 	}
 	next = slices.Clone(old)
 	if msg.replace {
-		// The kernel's IPv6 replace has rules replace6 does not
-		// capture in every mix of grouped and single routes of one
-		// metric: list the routes again after the batch.
-		b.dump = true
-		next = replace6(next, r)
+		// The kernel replaces the first route of r's metric that can
+		// be grouped as r can (or, failing that, the first of its
+		// metric), and its siblings, and puts r in its place.
+		var at int
+		next, at = replace6(next, r)
+		if at >= 0 {
+			next = slices.Insert(next, at, r.split()...)
+			b.set(msg.table, msg.pfx, next)
+			return
+		}
 	}
 	for _, one := range r.split() {
 		i := slices.IndexFunc(next, one.equal)
@@ -627,29 +632,7 @@ func (b *routeBatch) apply(msg routeMsg) {
 			next = addEntry(next, one, true)
 		}
 	}
-	if mixed6(old, r.metric) || mixed6(next, r.metric) {
-		// Routes of one prefix and metric, some through a gateway
-		// and some not (or refusing): the kernel sometimes drops one
-		// of them without an event. List the routes again.
-		b.dump = true
-	}
 	b.set(msg.table, msg.pfx, next)
-}
-
-// mixed6 reports whether entries hold, at metric, both IPv6 routes the
-// kernel groups (through a gateway) and routes it does not.
-func mixed6(entries []rtEntry, metric uint32) bool {
-	var grouped, single bool
-	for _, e := range entries {
-		if e.metric == metric {
-			if e.ecmp6() {
-				grouped = true
-			} else {
-				single = true
-			}
-		}
-	}
-	return grouped && single
 }
 
 // ecmp6 reports whether the kernel would group an IPv6 route with others of
@@ -660,19 +643,22 @@ func (r rtEntry) ecmp6() bool {
 
 // replace6 removes from entries what an IPv6 replace by r replaces: the
 // first route of r's metric that can be grouped as r can (or, failing that,
-// the first of its metric) and, when it is grouped, its siblings.
-func replace6(entries []rtEntry, r rtEntry) []rtEntry {
+// the first of its metric) and, when it is grouped, its siblings. It
+// returns where the kernel puts r, or -1 when r replaces nothing.
+func replace6(entries []rtEntry, r rtEntry) ([]rtEntry, int) {
 	i := slices.IndexFunc(entries, func(o rtEntry) bool { return o.metric == r.metric && o.ecmp6() == r.ecmp6() })
 	if i < 0 {
 		i = slices.IndexFunc(entries, func(o rtEntry) bool { return o.metric == r.metric })
 	}
 	if i < 0 {
-		return entries
+		return entries, -1
 	}
 	if !entries[i].ecmp6() {
-		return slices.Delete(entries, i, i+1)
+		return slices.Delete(entries, i, i+1), i
 	}
-	return slices.DeleteFunc(entries, func(o rtEntry) bool { return o.metric == r.metric && o.ecmp6() })
+	// No route of the metric comes before i that groups as entries[i]
+	// does: its siblings all follow it.
+	return slices.DeleteFunc(entries, func(o rtEntry) bool { return o.metric == r.metric && o.ecmp6() }), i
 }
 
 // split returns an IPv6 route as the kernel keeps it: one entry per next

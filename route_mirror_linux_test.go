@@ -198,7 +198,7 @@ func TestRouteMirrorChurn(t *testing.T) {
 		case op < 7:
 			r := randRoute()
 			if events < 5000 && isV6(r) {
-				continue // the monitor lists routes again after an IPv6 replace
+				continue // IPv6 replaces come after the first 5,000
 			}
 			if err := h.RouteReplace(r); err == nil {
 				live = append(live, r)
@@ -207,7 +207,7 @@ func TestRouteMirrorChurn(t *testing.T) {
 		case op < 8:
 			r := randRoute()
 			if events < 5000 && isV6(r) {
-				continue // the monitor lists routes again after an IPv6 replace
+				continue // IPv6 replaces come after the first 5,000
 			}
 			if err := h.RouteChange(r); err == nil {
 				events++
