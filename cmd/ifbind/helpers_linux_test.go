@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -91,10 +92,28 @@ func (r result) expect(t *testing.T, what string, code int, stdout string) {
 // A proc is the command running in the background.
 type proc struct {
 	cmd    *exec.Cmd
-	stdout bytes.Buffer
-	lines  chan string // stderr, line by line
-	stderr bytes.Buffer
+	stdout bytes.Buffer // read it once done is closed
+	lines  chan string  // stderr, line by line
+	stderr lockedBuffer // all of stderr so far, safe to read at any time
 	done   chan struct{}
+}
+
+// A lockedBuffer is a buffer one goroutine writes while others read it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) WriteString(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // start starts bin with args and stdin; its stderr is read line by line.
@@ -114,7 +133,9 @@ func start(t *testing.T, cmd *exec.Cmd, stdin string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("failed to start %v: %v", cmd.Args, err)
 	}
+	read := make(chan struct{})
 	go func() {
+		defer close(read)
 		defer close(p.lines)
 		sc := bufio.NewScanner(errPipe)
 		for sc.Scan() {
@@ -125,7 +146,8 @@ func start(t *testing.T, cmd *exec.Cmd, stdin string) *proc {
 			}
 		}
 	}()
-	go func() { cmd.Wait(); close(p.done) }()
+	// Wait closes the pipe: only once all of stderr was read.
+	go func() { <-read; cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-p.done
