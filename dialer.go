@@ -82,6 +82,12 @@ type Dialer struct {
 // Dialer): a copy set to Multipath TCP, by d or later, dials plain TCP,
 // since net falls back to it when Multipath TCP fails.
 //
+// The copy's hook never sees the local address: the zone of d.LocalAddr is
+// checked and cut when the copy is made, but a zoned IPv6 LocalAddr set on
+// the copy later, or a zoned laddr passed to its DialTCP, DialUDP or DialIP,
+// would rebind the socket to the interface the zone names. Give the copy
+// none; d's own methods check and cut such zones.
+//
 // Errors from a dial through the copy are those of net.Dialer: when the
 // interface has gone, they say "no such device" (IPv4) or "network is
 // unreachable" (IPv6), where d's own methods say which interface is missing.
@@ -109,7 +115,11 @@ func (d *Dialer) NetDialer() *net.Dialer {
 // prepare returns a copy of d.Dialer whose sockets are bound, and the binder
 // that binds them, or the error of a dial that cannot bind, before any
 // socket exists.
-func (d *Dialer) prepare(network string) (net.Dialer, binder, error) {
+//
+// lzone is the zone of a local address the Dial method itself was given
+// (DialTCP's laddr...), which the caller cut from it: checked as
+// LocalAddr's is, and never seen by the kernel.
+func (d *Dialer) prepare(network, lzone string) (net.Dialer, binder, error) {
 	bd, err := newBinder(d.Index, d.Binding, false, d.Control, d.ControlContext)
 	if err != nil {
 		return net.Dialer{}, bd, &net.OpError{Op: "dial", Net: network, Err: err}
@@ -125,6 +135,7 @@ func (d *Dialer) prepare(network string) (net.Dialer, binder, error) {
 	var zone string
 	nd.LocalAddr, zone = cutAddrZone(nd.LocalAddr)
 	bd.setLocalZone(zone)
+	bd.setLocalZone(lzone) // the Dial method's own laddr, used in LocalAddr's place
 	if isTCPNetwork(network) && nd.MultipathTCP() {
 		return net.Dialer{}, bd, &net.OpError{Op: "dial", Net: network, Err: &BindError{Index: d.Index, Err: errMultipathTCP}}
 	}
@@ -139,8 +150,8 @@ func (d *Dialer) prepare(network string) (net.Dialer, binder, error) {
 // Dials made in another namespace go through dialInNetns instead.
 // do takes the copy by value: a pointer handed to a func value would move
 // the copy to the heap, one allocation more per dial.
-func dial[C any](d *Dialer, network string, do func(nd net.Dialer) (C, error)) (C, error) {
-	nd, bd, err := d.prepare(network)
+func dial[C any](d *Dialer, network, lzone string, do func(nd net.Dialer) (C, error)) (C, error) {
+	nd, bd, err := d.prepare(network, lzone)
 	if err != nil {
 		var zero C
 		return zero, err
@@ -195,7 +206,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	if d.inNetns() {
 		c, err = d.dialNetns(ctx, network, address)
 	} else {
-		c, err = dial(d, network, func(nd net.Dialer) (net.Conn, error) {
+		c, err = dial(d, network, "", func(nd net.Dialer) (net.Conn, error) {
 			return nd.DialContext(ctx, network, address)
 		})
 	}
@@ -210,22 +221,26 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 
 // dialNet is the body of DialTCP, DialUDP and DialIP, which return net's
 // own types: a closing binding, whose conns would need wrapping, is refused.
-func dialNet[C any](d *Dialer, network, method string, do func(nd net.Dialer) (C, error)) (C, error) {
+func dialNet[C any](d *Dialer, network, method, lzone string, do func(nd net.Dialer) (C, error)) (C, error) {
 	if err := closingRefused(d.Binding, "dial", network, method); err != nil {
 		var zero C
 		return zero, err
 	}
 	if d.inNetns() {
-		return dialInNetns(d, network, do)
+		return dialInNetns(d, network, lzone, do)
 	}
-	return dial(d, network, do)
+	return dial(d, network, lzone, do)
 }
 
 // DialTCP is net.Dialer's DialTCP through a socket bound to d.Index, or to
 // the link d.Binding chooses. ctx bounds the connect; it does not affect the
 // connection once made.
 func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.TCPConn, error) {
-	return dialNet(d, network, "DialTCP", func(nd net.Dialer) (*net.TCPConn, error) {
+	// A zone in laddr would rebind the socket (see cutZone): checked,
+	// then cut.
+	lzone := laddr.Addr().Zone()
+	laddr = netip.AddrPortFrom(laddr.Addr().WithZone(""), laddr.Port())
+	return dialNet(d, network, "DialTCP", lzone, func(nd net.Dialer) (*net.TCPConn, error) {
 		return nd.DialTCP(ctx, network, laddr, raddr)
 	})
 }
@@ -234,7 +249,11 @@ func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip
 // the link d.Binding chooses. ctx bounds the making of the socket; it does
 // not affect the conn once made.
 func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*net.UDPConn, error) {
-	return dialNet(d, network, "DialUDP", func(nd net.Dialer) (*net.UDPConn, error) {
+	// A zone in laddr would rebind the socket (see cutZone): checked,
+	// then cut.
+	lzone := laddr.Addr().Zone()
+	laddr = netip.AddrPortFrom(laddr.Addr().WithZone(""), laddr.Port())
+	return dialNet(d, network, "DialUDP", lzone, func(nd net.Dialer) (*net.UDPConn, error) {
 		return nd.DialUDP(ctx, network, laddr, raddr)
 	})
 }
@@ -243,7 +262,9 @@ func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip
 // or to the link d.Binding chooses. Raw sockets need CAP_NET_RAW. ctx bounds
 // the making of the socket; it does not affect the conn once made.
 func (d *Dialer) DialIP(ctx context.Context, network string, laddr, raddr netip.Addr) (*net.IPConn, error) {
-	return dialNet(d, network, "DialIP", func(nd net.Dialer) (*net.IPConn, error) {
+	lzone := laddr.Zone() // checked, then cut, as DialTCP's
+	laddr = laddr.WithZone("")
+	return dialNet(d, network, "DialIP", lzone, func(nd net.Dialer) (*net.IPConn, error) {
 		return nd.DialIP(ctx, network, laddr, raddr)
 	})
 }

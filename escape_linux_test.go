@@ -197,6 +197,34 @@ var escapeRows = []struct {
 			c2.Close()
 		}
 		e.wantZoneRefused(t, "NetDialer with a LocalAddr zone of B", err)
+		// The laddr that DialTCP, DialUDP and DialIP take, and Uplinks'.
+		d = &Dialer{Index: e.tp.A.Index}
+		d.Timeout = time.Second
+		port := e.port()
+		tc, err := d.DialTCP(context.Background(), "tcp6", netip.AddrPortFrom(zoneB, 0), netip.AddrPortFrom(escLLPeer, port))
+		if tc != nil {
+			tc.Close()
+		}
+		e.wantZoneRefused(t, "DialTCP from "+zoneB.String(), err)
+		e.portNotOnB(t, port)
+		uc, err := d.DialUDP(context.Background(), "udp6", netip.AddrPortFrom(zoneB, 0), netip.AddrPortFrom(escLLPeer, 7403))
+		if uc != nil {
+			uc.Close()
+		}
+		e.wantZoneRefused(t, "DialUDP from "+zoneB.String(), err)
+		ic, err := d.DialIP(context.Background(), "ip6:ipv6-icmp", zoneB, escLLPeer)
+		if ic != nil {
+			ic.Close()
+		}
+		e.wantZoneRefused(t, "DialIP from "+zoneB.String(), err)
+		u := &Uplinks{Bindings: []Binding{IndexBinding(e.tp.A.Index)}}
+		uc, err = u.DialUDP(context.Background(), "udp6", netip.AddrPortFrom(zoneB, 0), netip.AddrPortFrom(escLLPeer, 7403))
+		if uc != nil {
+			uc.Close()
+		}
+		if !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("Uplinks DialUDP from %v: got %v, want EINVAL", zoneB, err)
+		}
 		// A remote address with B's zone (the kernel refuses the
 		// connect too; ifbind says why).
 		d = &Dialer{Index: e.tp.A.Index}

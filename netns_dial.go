@@ -15,6 +15,11 @@ import (
 // that is (runIn), racing the families as net does (RFC 6555 and 8305:
 // the first address's family first, the other after FallbackDelay).
 func (d *Dialer) dialNetns(ctx context.Context, network, address string) (net.Conn, error) {
+	// A racing attempt that lost may still read d after the winner
+	// returned: give the attempts a copy of their own, which neither the
+	// caller nor Uplinks' pool of attempt Dialers changes.
+	dc := *d
+	d = &dc
 	host, port, ipNet := address, "", true
 	switch network {
 	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6":
@@ -117,7 +122,7 @@ func localIP(a net.Addr) netip.Addr {
 
 // dialOne dials address, an IP literal, in the namespace.
 func (d *Dialer) dialOne(ctx context.Context, network, address string) (net.Conn, error) {
-	return dialInNetns(d, network, func(nd net.Dialer) (net.Conn, error) {
+	return dialInNetns(d, network, "", func(nd net.Dialer) (net.Conn, error) {
 		return nd.DialContext(ctx, network, address)
 	})
 }
@@ -126,8 +131,8 @@ func (d *Dialer) dialOne(ctx context.Context, network, address string) (net.Conn
 // do runs there (runIn). It is apart from dial so that do escapes to the
 // heap only here (runIn hands it to a goroutine), and dials in the caller's
 // namespace pay no allocation for it.
-func dialInNetns[C any](d *Dialer, network string, do func(nd net.Dialer) (C, error)) (C, error) {
-	nd, bd, err := d.prepare(network)
+func dialInNetns[C any](d *Dialer, network, lzone string, do func(nd net.Dialer) (C, error)) (C, error) {
+	nd, bd, err := d.prepare(network, lzone)
 	if err != nil {
 		var zero C
 		return zero, err
