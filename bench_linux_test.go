@@ -78,20 +78,7 @@ func BenchmarkDial(b *testing.B) {
 	index := loopbackIndex(b)
 	ctx := context.Background()
 
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		b.Fatalf("failed to listen: %v", err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	ln := acceptAndClose(b)
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		b.Fatalf("failed to listen: %v", err)
@@ -289,4 +276,25 @@ func BenchmarkListenRatio(b *testing.B) {
 	interleave(b, 32, "floor", listen(&net.ListenConfig{Control: floorControl(index)}),
 		namedFunc{"ifbind", listen(&ListenConfig{Index: index})},
 		namedFunc{"byname", listen(&net.ListenConfig{Control: byNameControl(index)})})
+}
+
+// acceptAndClose listens on 127.0.0.1 over TCP, and accepts and closes
+// every connection until b ends: the far end of the dial benchmarks.
+func acceptAndClose(b *testing.B) net.Listener {
+	b.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatalf("failed to listen: %v", err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln
 }

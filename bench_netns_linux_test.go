@@ -93,34 +93,7 @@ func BenchmarkNetnsDialRatio(b *testing.B) {
 			// pair per dial) and the others dial from an unlocked
 			// goroutine, as callers do.
 			const round = 32
-			inside := func() error {
-				runtime.LockOSThread()
-				if err := unix.Setns(ns.FD(), unix.CLONE_NEWNET); err != nil {
-					runtime.UnlockOSThread()
-					return err
-				}
-				var err error
-				for range round {
-					if err = plain(); err != nil {
-						break
-					}
-				}
-				if serr := unix.Setns(home, unix.CLONE_NEWNET); serr != nil {
-					panic(serr)
-				}
-				runtime.UnlockOSThread()
-				return err
-			}
-			rounds := func(f func() error) func() error {
-				return func() error {
-					for range round {
-						if err := f(); err != nil {
-							return err
-						}
-					}
-					return nil
-				}
-			}
+			inside, rounds := netnsRounds(ns, home, round, plain)
 			b.ReportAllocs()
 			interleave(b, 1, "inside", inside,
 				namedFunc{"netns", rounds(netns)},
@@ -263,7 +236,18 @@ func BenchmarkNetnsThreadRatio(b *testing.B) {
 	}
 	plain, netns := dial(&Dialer{Index: lo}), dial(&Dialer{Index: lo, Netns: ns.Path()})
 	const round = 32
-	inside := func() error {
+	inside, rounds := netnsRounds(ns, home, round, plain)
+	interleave(b, 1, "inside", inside,
+		namedFunc{"netns", rounds(netns)},
+		namedFunc{"thread", rounds(viaThread)})
+}
+
+// netnsRounds returns the two ways a netns benchmark runs round dials:
+// inside, on a thread that enters ns once for the round and goes back home
+// after, and rounds, which runs a dial function round times from wherever
+// the caller is.
+func netnsRounds(ns *testnet.NS, home, round int, plain func() error) (inside func() error, rounds func(func() error) func() error) {
+	inside = func() error {
 		runtime.LockOSThread()
 		if err := unix.Setns(ns.FD(), unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
@@ -276,12 +260,12 @@ func BenchmarkNetnsThreadRatio(b *testing.B) {
 			}
 		}
 		if serr := unix.Setns(home, unix.CLONE_NEWNET); serr != nil {
-			panic(serr)
+			panic(serr) // a thread stranded in ns must not run on
 		}
 		runtime.UnlockOSThread()
 		return err
 	}
-	rounds := func(f func() error) func() error {
+	rounds = func(f func() error) func() error {
 		return func() error {
 			for range round {
 				if err := f(); err != nil {
@@ -291,7 +275,5 @@ func BenchmarkNetnsThreadRatio(b *testing.B) {
 			return nil
 		}
 	}
-	interleave(b, 1, "inside", inside,
-		namedFunc{"netns", rounds(netns)},
-		namedFunc{"thread", rounds(viaThread)})
+	return inside, rounds
 }

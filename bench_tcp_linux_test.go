@@ -12,20 +12,7 @@ import (
 func BenchmarkDialTCPRatio(b *testing.B) {
 	index := loopbackIndex(b)
 	ctx := context.Background()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		b.Fatalf("failed to listen: %v", err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	ln := acceptAndClose(b)
 	addr := ln.Addr().String()
 	dial := func(d dialFunc) func() error {
 		return func() error {

@@ -342,23 +342,30 @@ func TestIngressReaderSharedSocket(t *testing.T) {
 	}
 }
 
-func TestIngressReaderAllocs(t *testing.T) {
-	testnet.Require(t)
+// loopbackIngress returns an IngressReader of a conn on 127.0.0.1, a conn
+// that sends to it, and its address; both conns close when t ends.
+func loopbackIngress(t *testing.T) (*IngressReader, *net.UDPConn, netip.AddrPort) {
+	t.Helper()
 	rc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rc.Close()
+	t.Cleanup(func() { rc.Close() })
 	sc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sc.Close()
+	t.Cleanup(func() { sc.Close() })
 	r, err := NewIngressReader(rc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dst := rc.LocalAddr().(*net.UDPAddr).AddrPort()
+	return r, sc, rc.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+func TestIngressReaderAllocs(t *testing.T) {
+	testnet.Require(t)
+	r, sc, dst := loopbackIngress(t)
 	msg, buf := []byte("x"), make([]byte, 64)
 	lo := 0
 	allocs := testing.AllocsPerRun(100, func() {
@@ -561,21 +568,7 @@ func TestIngressReaderReplyRefuses(t *testing.T) {
 
 func TestIngressReaderReplyAllocs(t *testing.T) {
 	testnet.Require(t)
-	rc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	sc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.Close()
-	r, err := NewIngressReader(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst := rc.LocalAddr().(*net.UDPAddr).AddrPort()
+	r, sc, dst := loopbackIngress(t)
 	if _, err := sc.WriteToUDPAddrPort([]byte("x"), dst); err != nil {
 		t.Fatal(err)
 	}
