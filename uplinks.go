@@ -1,14 +1,17 @@
 package ifbind
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -297,10 +300,12 @@ func usable(b Binding, n need) (Link, error) {
 // was tried, and its error. Each is written by one goroutine, and read once
 // every attempt is over.
 type attempt struct {
-	b     Binding
-	link  Link
-	tried bool
-	err   error
+	b       Binding
+	link    Link
+	checked bool // link and err say whether it is usable (Race)
+	tried   bool
+	err     error
+	start   raceStart // what starts Race's search for a usable uplink from this one
 }
 
 // dialUplinks is the body of every dial method of Uplinks: it dials
@@ -318,24 +323,26 @@ func dialUplinks[C net.Conn](ctx context.Context, u *Uplinks, network, address s
 	if u.Strategy != Race || !isStream(network) {
 		return fallback(ctx, u, network, address, n, do)
 	}
-	ups := make([]attempt, len(u.Bindings))
-	var try []*attempt
-	for i, b := range u.Bindings {
-		a := &ups[i]
-		a.b = b
-		if a.link, a.err = usable(b, n); a.err == nil {
-			try = append(try, a)
-		}
+	r := racers.Get().(*racer)
+	defer putRacer(r)
+	r.u, r.network, r.address, r.do = u, network, address, connDial(do)
+	r.delay = u.FallbackDelay
+	if r.delay <= 0 {
+		r.delay = defaultFallbackDelay
 	}
-	if len(try) == 0 {
-		return zero, newUplinksError(network, address, ups)
+	r.bySocket = abandonBySocket && n.dst.IsValid()
+	r.n = n
+	if c, ok := raceUplinks(ctx, r); ok {
+		return c.(C), nil
 	}
-	if c, ok := raceUplinks(ctx, u, network, address, try, do); ok {
-		return c, nil
-	}
-	for _, a := range try {
-		if !a.tried {
-			a.err = cause(ctx)
+	// Each uplink the race did not reach was not usable, or the dial ran
+	// out of time first.
+	ups := r.records()
+	for i := range ups {
+		if a := &ups[i]; !a.checked {
+			if a.link, a.err = usable(a.b, n); a.err == nil {
+				a.err = cause(ctx)
+			}
 		}
 	}
 	return zero, newUplinksError(network, address, ups)
@@ -477,90 +484,395 @@ func share(ctx context.Context, rest []Binding, n need) (context.Context, contex
 }
 
 // A racer runs the attempts of Race.
-type racer[C net.Conn] struct {
-	ctx              context.Context // cancelled once one connected
-	cancel           context.CancelFunc
+//
+// Abandoning the attempts that lose costs the one that wins: net watches
+// the context of a connect that can be cancelled from a goroutine of its
+// own, and a timer per dial wakes another thread to serve it. A healthy
+// primary pays neither. It dials on the dial's own context, and when
+// another attempt wins, the winner shuts the primary's socket down (see
+// abandonSocket), which the primary's Control hook recorded; the
+// attempts after it, which start only once the primary is slow or has
+// failed, dial on a context that the winner cancels. The start of the
+// next attempt waits on raceClock, whose one runtime timer serves every
+// race. A dial to a name, whose attempts resolve it first and may make
+// several sockets, cancels every attempt through its context, the
+// primary's included; so does one where sockets cannot be shut down.
+//
+// What a healthy primary's dial touches is kept small: the records of
+// the uplinks, which only an error reports, are made by the first
+// attempt that fails or uplink found unusable (see records).
+type racer struct {
+	ctx              context.Context // the dial's; the primary's, when bySocket
 	u                *Uplinks
 	network, address string
-	try              []*attempt
-	do               func(context.Context, *Dialer, string, string) (C, error)
+	do               func(context.Context, *Dialer, string, string) (net.Conn, error)
+	n                need
 	delay            time.Duration
-	wg               sync.WaitGroup // the attempts started by timers
+	bySocket         bool // the primary is abandoned through its socket
 
-	mu   sync.Mutex
-	won  bool
-	conn C
+	// hook is r.control, made once for the life of r; ctl and ctlCtx are
+	// the template's hooks, which it runs first.
+	hook   ctlContextFunc
+	ctl    ctlFunc
+	ctlCtx ctlContextFunc
+
+	shard  *clockShard // where its raceStarts go, for the life of r
+	start0 raceStart   // the primary's: it starts the attempts after it
+
+	wg sync.WaitGroup // the attempts raceClock started
+
+	state atomic.Int32    // raceOpen, raceSock or raceWon
+	sock  syscall.RawConn // the primary's socket, once state is raceSock
+	conn  net.Conn        // the winner's, once state is raceWon
+
+	hasActx atomic.Bool // actx was made
+	mu      sync.Mutex
+	actx    context.Context    // the attempts' but the primary's, once one needs it
+	acancel context.CancelFunc // cancels actx
+	ups     []attempt          // see records
 }
 
-// raceUplinks dials through try[0] in the calling goroutine and starts each
-// next attempt when the previous one failed or FallbackDelay passed. It
-// returns once every attempt started is over, the losers closed.
-func raceUplinks[C net.Conn](ctx context.Context, u *Uplinks, network, address string, try []*attempt, do func(context.Context, *Dialer, string, string) (C, error)) (C, bool) {
-	r := &racer[C]{u: u, network: network, address: address, try: try, do: do, delay: u.FallbackDelay}
-	if r.delay <= 0 {
-		r.delay = defaultFallbackDelay
+// The states of a race.
+const (
+	raceOpen = iota // no attempt connected; the primary recorded no socket
+	raceSock        // the primary recorded its socket
+	raceWon         // an attempt connected
+)
+
+// racers saves a dial through Race the allocation of its racer.
+var racers = sync.Pool{New: func() any {
+	r := &racer{shard: raceClock.pick()}
+	r.hook = r.control
+	return r
+}}
+
+// putRacer gives r back to racers once its dial is over: every attempt
+// returned, and no raceStart of r is in raceClock.
+func putRacer(r *racer) {
+	*r = racer{hook: r.hook, shard: r.shard} // drop the dial's references
+	racers.Put(r)
+}
+
+// connDial returns do as a function that returns a net.Conn: itself for
+// DialContext's, which returns one already.
+func connDial[C net.Conn](do func(context.Context, *Dialer, string, string) (C, error)) func(context.Context, *Dialer, string, string) (net.Conn, error) {
+	if f, ok := any(do).(func(context.Context, *Dialer, string, string) (net.Conn, error)); ok {
+		return f
 	}
-	r.ctx, r.cancel = context.WithCancel(ctx)
-	defer r.cancel()
-	r.run(0)
-	r.wg.Wait()
-	return r.conn, r.won
+	return func(ctx context.Context, d *Dialer, network, address string) (net.Conn, error) {
+		c, err := do(ctx, d, network, address)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
 }
 
-// run dials through try[i], then try[i+1] and so on while they fail,
-// starting the next one in another goroutine when the current one takes
-// longer than the delay. Each attempt is started exactly once: by the
-// timer, or by the goroutine whose attempt failed before it fired.
-func (r *racer[C]) run(i int) {
-	for ; i < len(r.try); i++ {
-		if expired(r.ctx) {
-			return // one connected, or the dial is out of time
+// records returns the record of each uplink, made by the first caller.
+// Each record is written by the one goroutine whose turn its uplink is
+// (see run), and read once the race is over.
+func (r *racer) records() []attempt {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ups == nil {
+		r.ups = make([]attempt, len(r.u.Bindings))
+		for i, b := range r.u.Bindings {
+			r.ups[i].b = b
 		}
-		var next *time.Timer
-		if i+1 < len(r.try) {
-			j := i + 1
-			r.wg.Add(1)
-			next = time.AfterFunc(r.delay, func() {
-				defer r.wg.Done()
-				r.run(j)
-			})
-		}
-		connected := r.dial(r.try[i])
-		if next == nil {
+	}
+	return r.ups
+}
+
+// raceUplinks dials through the usable uplinks of r.u as Race has it:
+// through the first in the calling goroutine, and through each next one
+// when the previous one failed or FallbackDelay passed. It returns once
+// every attempt started is over, the losers closed; when none connected,
+// r.records tells what happened to each uplink reached.
+func raceUplinks(ctx context.Context, r *racer) (net.Conn, bool) {
+	r.ctx = ctx
+	r.run(0, true)
+	r.wg.Wait()
+	if r.acancel != nil {
+		r.acancel()
+	}
+	return r.conn, r.state.Load() == raceWon
+}
+
+// run dials through the first usable uplink from Bindings[i], then the
+// next usable one and so on while they fail, starting the next one in
+// another goroutine when the current one takes longer than the delay.
+// Each uplink is looked at, and its attempt started, exactly once: by
+// raceClock, or by the goroutine whose attempt failed before that was due.
+// Whether an uplink is usable is read when its turn comes, so that a
+// healthy primary's dial reads only its own.
+func (r *racer) run(i int, primary bool) {
+	n := len(r.u.Bindings)
+	for ; ; i++ {
+		var link Link
+		if i, link = r.next(i); i < 0 || r.over() {
 			return
 		}
-		if !next.Stop() {
-			return // the next attempt runs already
+		var st *raceStart
+		if i+1 < n {
+			if primary {
+				st = &r.start0
+			} else {
+				st = &r.records()[i+1].start
+			}
+			st.r, st.k, st.shard = r, i+1, r.shard
+			raceClock.add(st, r.delay)
 		}
-		r.wg.Done()
+		connected := r.dial(i, link, primary)
+		primary = false
+		if st == nil {
+			return
+		}
+		if !raceClock.remove(st) {
+			return // the search from i+1 runs already
+		}
 		if connected {
 			return
 		}
 	}
 }
 
-// dial makes one attempt; it reports whether it connected.
-func (r *racer[C]) dial(a *attempt) bool {
-	a.tried = true
-	d := r.u.attemptDialer(a.b)
-	c, err := r.do(r.ctx, d, r.network, r.address)
+// next returns the place of the first usable uplink from Bindings[i] and
+// its link, or -1 when none is. It records why each one it passed is not.
+func (r *racer) next(i int) (int, Link) {
+	for ; i < len(r.u.Bindings); i++ {
+		link, err := usable(r.u.Bindings[i], r.n)
+		if err == nil {
+			return i, link
+		}
+		a := &r.records()[i]
+		a.checked, a.link, a.err = true, link, err
+	}
+	return -1, Link{}
+}
+
+// due tells r that raceClock found one of its raceStarts due, and will
+// run runNext: raceUplinks then waits for it. raceClock calls it before
+// remove can see the raceStart gone.
+func (r *racer) due() { r.wg.Add(1) }
+
+// runNext runs the attempts from Bindings[k] once raceClock found it due.
+func (r *racer) runNext(k int) {
+	defer r.wg.Done()
+	r.run(k, false)
+}
+
+// over reports whether no attempt may start: one connected, or the dial
+// is out of time.
+func (r *racer) over() bool {
+	return r.state.Load() == raceWon || expired(r.ctx)
+}
+
+// attemptContext returns the context of the attempts but the primary's,
+// made by the first that needs it: cancelled once one connected.
+func (r *racer) attemptContext() context.Context {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.actx == nil {
+		r.actx, r.acancel = context.WithCancel(r.ctx)
+		r.hasActx.Store(true)
+		if r.state.Load() == raceWon {
+			r.acancel()
+		}
+	}
+	return r.actx
+}
+
+// control is the hook of the primary's Dialer, as r.hook: it runs after
+// the binding and the caller's own hook, as near the connect as a hook
+// can be, and records the socket, or refuses to connect it once another
+// attempt won.
+func (r *racer) control(ctx context.Context, network, address string, c syscall.RawConn) error {
+	var err error
+	switch {
+	case r.ctlCtx != nil:
+		err = r.ctlCtx(ctx, network, address, c)
+	case r.ctl != nil:
+		err = r.ctl(network, address, c)
+	}
+	if err != nil {
+		return err
+	}
+	// The one socket of a dial to an address is written while no winner
+	// may read it, and published by the state.
+	if r.state.Load() != raceOpen {
+		return errAbandoned
+	}
+	r.sock = c
+	if !r.state.CompareAndSwap(raceOpen, raceSock) {
+		return errAbandoned
+	}
+	return nil
+}
+
+// dial makes the attempt through Bindings[i], which resolved to link; it
+// reports whether it connected. The primary is the first attempt, made
+// by the caller.
+func (r *racer) dial(i int, link Link, primary bool) bool {
+	d := r.u.attemptDialer(r.u.Bindings[i])
+	ctx := r.ctx
+	if primary && r.bySocket {
+		r.ctl, r.ctlCtx = d.Control, d.ControlContext
+		d.Control, d.ControlContext = nil, r.hook
+	} else {
+		ctx = r.attemptContext()
+	}
+	c, err := r.do(ctx, d, r.network, r.address)
 	putDialer(d)
 	if err != nil {
-		a.err = err
+		a := &r.records()[i]
+		a.checked, a.tried, a.link, a.err = true, true, link, err
 		return false
 	}
-	r.mu.Lock()
-	lost := r.won
-	if !lost {
-		r.won, r.conn = true, c
-	}
-	r.mu.Unlock()
-	if lost {
-		c.Close()
+	was := r.state.Swap(raceWon)
+	if was == raceWon {
+		c.Close() // lost
 		return true
 	}
-	r.cancel() // abandon the others
+	r.conn = c
+	// Abandon the others: those started later through their context,
+	// the primary through its socket.
+	if r.hasActx.Load() {
+		r.mu.Lock()
+		cancel := r.acancel
+		r.mu.Unlock()
+		cancel()
+	}
+	if was == raceSock && !primary {
+		abandonSocket(r.sock)
+	}
 	return true
+}
+
+// raceClock starts the next attempt of every race that is due.
+var raceClock clock
+
+// A clock runs each raceStart added to it once its time has come, from one
+// runtime timer for all, set to the earliest. A timer per race would cost
+// each dial more than the timer's own work: adding one wakes another
+// thread (the runtime breaks the network poller's wait, or starts an idle
+// P), so that it can fire it. Here a race whose primary connects in time
+// only adds and removes an entry; the runtime timer is set only when an
+// entry is earlier than it, and fires about once per delay while races
+// keep coming. The entries are spread over shards, each with its lock and
+// timer, so that dials on many CPUs do not queue on one lock.
+type clock struct {
+	once   sync.Once
+	shards []clockShard
+	last   atomic.Uint32 // the shard pick gave last
+}
+
+type clockShard struct {
+	mu    sync.Mutex
+	t     *time.Timer
+	armed time.Time // when t fires; zero when it is not set
+	q     startHeap
+	_     [64]byte // keeps the shards' locks off each other's cache lines
+}
+
+// A raceStart is an entry of a clock: when r is to look for an uplink to
+// dial through from Bindings[k] on.
+type raceStart struct {
+	when  time.Time
+	r     raceRunner
+	k     int
+	shard *clockShard
+	at    int // its place in its shard's heap; -1 once started or removed
+}
+
+// pick returns a shard of c, each in turn: one for each racer, which its
+// entries keep, so that a racer reused on one CPU keeps one warm there.
+func (c *clock) pick() *clockShard {
+	c.once.Do(func() { c.shards = make([]clockShard, runtime.GOMAXPROCS(0)) })
+	return &c.shards[int(c.last.Add(1))%len(c.shards)]
+}
+
+// A raceRunner is what a raceStart starts: a racer, or a test's stand-in.
+type raceRunner interface {
+	due()
+	runNext(k int)
+}
+
+// add starts s.r.runNext(s.k) in a new goroutine after d, unless removed
+// first. s.shard is the shard it goes in.
+func (c *clock) add(s *raceStart, d time.Duration) {
+	sh := s.shard
+	s.when = time.Now().Add(d)
+	sh.mu.Lock()
+	heap.Push(&sh.q, s)
+	if sh.armed.IsZero() || s.when.Before(sh.armed) {
+		sh.arm(s.when)
+	}
+	sh.mu.Unlock()
+}
+
+// remove takes s out of its clock; it reports false when s started.
+func (c *clock) remove(s *raceStart) bool {
+	sh := s.shard
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s.at < 0 {
+		return false
+	}
+	heap.Remove(&sh.q, s.at) // the timer stays set: it fires for nothing
+	return true
+}
+
+// arm sets sh's runtime timer to fire at when.
+func (sh *clockShard) arm(when time.Time) {
+	sh.armed = when
+	if sh.t == nil {
+		sh.t = time.AfterFunc(time.Until(when), sh.fire)
+		return
+	}
+	sh.t.Reset(time.Until(when))
+}
+
+// fire starts every entry due, and sets the timer to the next one.
+func (sh *clockShard) fire() {
+	var due []*raceStart
+	sh.mu.Lock()
+	now := time.Now()
+	for len(sh.q) > 0 && !sh.q[0].when.After(now) {
+		s := heap.Pop(&sh.q).(*raceStart)
+		s.r.due()
+		due = append(due, s)
+	}
+	sh.armed = time.Time{}
+	if len(sh.q) > 0 {
+		sh.arm(sh.q[0].when)
+	}
+	sh.mu.Unlock()
+	for _, s := range due {
+		go s.r.runNext(s.k)
+	}
+}
+
+// A startHeap is a min-heap of entries by when, for container/heap.
+type startHeap []*raceStart
+
+func (h startHeap) Len() int           { return len(h) }
+func (h startHeap) Less(i, j int) bool { return h[i].when.Before(h[j].when) }
+func (h startHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].at, h[j].at = i, j
+}
+func (h *startHeap) Push(x any) {
+	s := x.(*raceStart)
+	s.at = len(*h)
+	*h = append(*h, s)
+}
+func (h *startHeap) Pop() any {
+	old := *h
+	s := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	s.at = -1
+	return s
 }
 
 // An UplinksError is the error of a dial through Uplinks that made no
@@ -684,6 +996,7 @@ var (
 	errNilBinding       = fmt.Errorf("nil binding (%w)", syscall.EINVAL)
 	errTemplateBinds    = fmt.Errorf("the template Dialer of Uplinks has Index or Binding set: leave both unset and list the uplinks in Bindings (%w)", syscall.EINVAL)
 	errNoUplinks        = fmt.Errorf("no uplinks: Uplinks.Bindings is empty (%w)", syscall.EINVAL)
+	errAbandoned        = fmt.Errorf("another uplink connected first (%w)", syscall.ECANCELED)
 	errUplinksNetDialer = fmt.Errorf("the NetDialer of Uplinks cannot fail over: use its DialContext (%w)", syscall.EINVAL)
 	errNoIPv4           = fmt.Errorf("no IPv4 address (%w)", syscall.EADDRNOTAVAIL)
 	errNoIPv6           = fmt.Errorf("no IPv6 address but link-local ones (%w)", syscall.EADDRNOTAVAIL)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -326,6 +327,32 @@ func TestUplinksFailover(t *testing.T) {
 		}
 		mu.Unlock()
 	}
+
+	// The primary's own hook is slow: it returns only once b has won.
+	// Its socket then never connects, and sends nothing; left alone, it
+	// would send its SYNs into the black hole until the dial's timeout.
+	u.Strategy, u.Timeout = Race, 5*time.Second
+	bWon := make(chan struct{})
+	u.ControlContext = func(_ context.Context, _, _ string, c syscall.RawConn) error {
+		switch idx, _ := readBound(c); idx {
+		case tp.A.Index:
+			<-bWon
+		case tp.B.Index:
+			time.AfterFunc(200*time.Millisecond, func() { close(bWon) })
+		}
+		return nil
+	}
+	before := f.counts()
+	if got := f.askVia(t, u); got != "b" {
+		t.Errorf("primary held in its hook: peer %s answered, want b", got)
+	}
+	if after := f.counts(); after[0] != before[0] || after[1] != before[1]+1 {
+		t.Errorf("primary held in its hook: SYNs received by peers a, b: %d, %d; want 0, 1",
+			after[0]-before[0], after[1]-before[1])
+	}
+	if idx := connecting(t, testnet.Port); len(idx) != 0 {
+		t.Errorf("primary held in its hook: sockets still connecting after the dial returned, bound to %v", idx)
+	}
 	u.ControlContext = nil
 
 	// Both black-holed: the dial runs out of time, and says so of each.
@@ -476,5 +503,41 @@ func TestUplinksTransport(t *testing.T) {
 	}
 	if c := f.counts(); c != [2]int64{2, 1} {
 		t.Errorf("SYNs received by peers a, b: %v, want [2 1]", c)
+	}
+}
+
+// TestAbandonSocketBeforeConnect checks the moment a race's winner can
+// meet: the primary's socket recorded, its connect not made yet (its
+// Control hook has returned). A shutdown then does nothing, so
+// abandonSocket makes it again until the connect is made, which it then
+// disconnects or shuts. It needs no privilege: loopback only.
+func TestAbandonSocketBeforeConnect(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan struct{})
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		go func() {
+			abandonSocket(c)
+			close(done)
+		}()
+		select {
+		case <-done:
+			t.Error("abandonSocket returned before the socket connected")
+		case <-time.After(50 * time.Millisecond):
+		}
+		return nil
+	}}
+	c, err := d.Dial("tcp4", ln.Addr().String())
+	<-done
+	if err != nil {
+		return // disconnected while connecting
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("read from an abandoned conn: %d, %v; want 0, EOF", n, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestNeedOf checks which family of source address a dial needs, from its
@@ -71,5 +72,59 @@ func TestNilUplinks(t *testing.T) {
 	var be *BindError
 	if c != nil || !errors.As(err, &be) || !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("(*Uplinks)(nil).DialContext: got %v, %v, want a *BindError, EINVAL", c, err)
+	}
+}
+
+// starts records the raceStarts a clock started, in place of a racer.
+type starts chan int
+
+func (s starts) due()          {}
+func (s starts) runNext(k int) { s <- k }
+
+// TestRaceClock checks the one timer of every race: each entry starts
+// once, however the entries are ordered, an entry removed in time never
+// starts, and remove reports false for one that started.
+func TestRaceClock(t *testing.T) {
+	var c clock
+	s := make(starts, 8)
+	sh := c.pick()
+	entry := func(k int, d time.Duration) *raceStart {
+		st := &raceStart{r: s, k: k, shard: sh}
+		c.add(st, d)
+		return st
+	}
+	late := entry(9, time.Hour)
+	gone := entry(8, time.Millisecond) // the earliest, removed
+	if !c.remove(gone) {
+		t.Fatal("remove of an entry not due: false, want true")
+	}
+	var sts []*raceStart
+	for k, d := range []time.Duration{30, 10, 20} {
+		sts = append(sts, entry(k, d*time.Millisecond))
+	}
+	got := map[int]bool{}
+	for range 3 {
+		got[<-s] = true
+	}
+	if len(got) != 3 || !got[0] || !got[1] || !got[2] {
+		t.Errorf("started %v, want 0, 1 and 2", got)
+	}
+	for k, st := range sts {
+		if c.remove(st) {
+			t.Errorf("remove of entry %d after it started: true, want false", k)
+		}
+	}
+	if !c.remove(late) {
+		t.Error("remove of the entry due in an hour: false, want true")
+	}
+	select {
+	case k := <-s:
+		t.Errorf("entry %d started, want none more", k)
+	case <-time.After(20 * time.Millisecond):
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if len(sh.q) != 0 {
+		t.Errorf("%d entries left, want none", len(sh.q))
 	}
 }
