@@ -57,8 +57,9 @@ func BenchmarkUplinksRatio(b *testing.B) {
 			}
 		}
 		// singlectx is single with a context of its own that can be
-		// cancelled, as Race makes for its attempts: what net's watch
-		// of such a context costs a connect, apart from Race's own work.
+		// cancelled, as Race gives the attempts after its primary (and
+		// all of a dial to a name): what net's watch of such a context
+		// costs a connect, which a healthy primary does not pay.
 		singlectx := func() error {
 			ctx, cancel := context.WithCancel(tc.ctx)
 			defer cancel()
