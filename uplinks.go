@@ -79,8 +79,13 @@ type Uplinks struct {
 	Strategy Strategy
 
 	// FallbackDelay is how long Race waits for a connection through one
-	// uplink before it dials through the next as well. 0 means 300 ms.
-	// Fallback ignores it.
+	// uplink before it dials through the next as well. 0 means 300 ms; a
+	// negative value disables the race, as in net.Dialer: the next uplink
+	// is dialed only once the previous one failed, and may have all the
+	// time left. Fallback ignores it. It hides the template's own
+	// FallbackDelay (u.Dialer.FallbackDelay), which is net.Dialer's: the
+	// delay between the IPv6 and IPv4 addresses of a name within one
+	// uplink.
 	FallbackDelay time.Duration
 }
 
@@ -324,15 +329,16 @@ func dialUplinks[C net.Conn](ctx context.Context, u *Uplinks, network, address s
 		return fallback(ctx, u, network, address, n, do)
 	}
 	r := racers.Get().(*racer)
-	defer putRacer(r)
 	r.u, r.network, r.address, r.do = u, network, address, connDial(do)
 	r.delay = u.FallbackDelay
-	if r.delay <= 0 {
+	if r.delay == 0 {
 		r.delay = defaultFallbackDelay
 	}
 	r.bySocket = abandonBySocket && n.dst.IsValid()
 	r.n = n
-	if c, ok := raceUplinks(ctx, r); ok {
+	c, ok := raceUplinks(ctx, r)
+	defer putRacer(r)
+	if ok {
 		return c.(C), nil
 	}
 	// Each uplink the race did not reach was not usable, or the dial ran
@@ -530,6 +536,11 @@ type racer struct {
 	actx    context.Context    // the attempts' but the primary's, once one needs it
 	acancel context.CancelFunc // cancels actx
 	ups     []attempt          // see records
+
+	// callerStart is the raceStart the caller's goroutine added last and
+	// has not removed yet, for abort; leaked is set by abort.
+	callerStart *raceStart
+	leaked      bool
 }
 
 // The states of a race.
@@ -549,6 +560,9 @@ var racers = sync.Pool{New: func() any {
 // putRacer gives r back to racers once its dial is over: every attempt
 // returned, and no raceStart of r is in raceClock.
 func putRacer(r *racer) {
+	if r.leaked {
+		return
+	}
 	*r = racer{hook: r.hook, shard: r.shard} // drop the dial's references
 	racers.Put(r)
 }
@@ -590,12 +604,42 @@ func (r *racer) records() []attempt {
 // r.records tells what happened to each uplink reached.
 func raceUplinks(ctx context.Context, r *racer) (net.Conn, bool) {
 	r.ctx = ctx
+	over := false
+	defer func() {
+		if !over {
+			r.abort()
+		}
+	}()
 	r.run(0, true)
+	over = true
 	r.wg.Wait()
 	if r.acancel != nil {
 		r.acancel()
 	}
 	return r.conn, r.state.Load() == raceWon
+}
+
+// abort ends the race of a caller whose own Control hook panicked, or
+// called runtime.Goexit, in an attempt the caller made: no attempt may
+// connect after it, the next one is not started, and abort waits for
+// those that run, closing a conn one made. r is not given back to
+// racers: the caller's hook may still hold r's records.
+func (r *racer) abort() {
+	r.state.Swap(raceWon)
+	if r.hasActx.Load() {
+		r.mu.Lock()
+		cancel := r.acancel
+		r.mu.Unlock()
+		cancel()
+	}
+	if st := r.callerStart; st != nil {
+		raceClock.remove(st)
+	}
+	r.wg.Wait()
+	if r.conn != nil {
+		r.conn.Close()
+	}
+	r.leaked = true
 }
 
 // run dials through the first usable uplink from Bindings[i], then the
@@ -606,6 +650,7 @@ func raceUplinks(ctx context.Context, r *racer) (net.Conn, bool) {
 // Whether an uplink is usable is read when its turn comes, so that a
 // healthy primary's dial reads only its own.
 func (r *racer) run(i int, primary bool) {
+	caller := primary
 	n := len(r.u.Bindings)
 	for ; ; i++ {
 		var link Link
@@ -613,7 +658,7 @@ func (r *racer) run(i int, primary bool) {
 			return
 		}
 		var st *raceStart
-		if i+1 < n {
+		if i+1 < n && r.delay > 0 {
 			if primary {
 				st = &r.start0
 			} else {
@@ -621,13 +666,23 @@ func (r *racer) run(i int, primary bool) {
 			}
 			st.r, st.k, st.shard = r, i+1, r.shard
 			raceClock.add(st, r.delay)
+			if caller {
+				r.callerStart = st
+			}
 		}
 		connected := r.dial(i, link, primary)
 		primary = false
 		if st == nil {
-			return
+			if connected || r.delay > 0 {
+				return
+			}
+			continue // no fallback delay: the next starts when this one failed
 		}
-		if !raceClock.remove(st) {
+		removed := raceClock.remove(st)
+		if caller {
+			r.callerStart = nil
+		}
+		if !removed {
 			return // the search from i+1 runs already
 		}
 		if connected {
@@ -690,7 +745,13 @@ func (r *racer) control(ctx context.Context, network, address string, c syscall.
 	var err error
 	switch {
 	case r.ctlCtx != nil:
-		err = r.ctlCtx(ctx, network, address, c)
+		// The hook may wait on its context: it sees the dial's, which
+		// ends too when another attempt wins.
+		hctx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(r.attemptContext(), cancel)
+		err = r.ctlCtx(hctx, network, address, c)
+		stop()
+		cancel()
 	case r.ctl != nil:
 		err = r.ctl(network, address, c)
 	}
