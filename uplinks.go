@@ -962,6 +962,12 @@ type UplinkAttempt struct {
 func newUplinksError(network, address string, ups []attempt) *UplinksError {
 	e := &UplinksError{Net: network, Addr: address, Uplinks: make([]UplinkAttempt, len(ups))}
 	for i, a := range ups {
+		if b, ok := a.b.(indexBinding); ok && a.link.Name == "" && invalidIndex(int(b)) == nil {
+			// No table names it: ask the kernel, now that a dial failed.
+			if l, err := LinkByIndex(int(b)); err == nil {
+				a.link = l
+			}
+		}
 		e.Uplinks[i] = UplinkAttempt{Binding: a.b, Link: a.link, Tried: a.tried, Err: a.err}
 	}
 	return e
@@ -977,9 +983,12 @@ func (e *UplinksError) Error() string {
 	sb.WriteString(": no uplink connected")
 	for i, a := range e.Uplinks {
 		sb.WriteString("; [" + strconv.Itoa(i+1) + "] ")
-		if a.Binding == nil {
+		switch _, index := a.Binding.(indexBinding); {
+		case a.Binding == nil:
 			sb.WriteString("nil binding")
-		} else {
+		case index && a.Link.Name != "":
+			sb.WriteString(a.Binding.String() + " (" + a.Link.Name + ")")
+		default:
 			sb.WriteString(a.Binding.String())
 		}
 		if a.Tried {

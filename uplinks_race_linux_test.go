@@ -719,3 +719,34 @@ func TestAttackRaceManyFail(t *testing.T) {
 		t.Errorf("SYNs received by peers a, b: %v, want some on each", n)
 	}
 }
+
+// TestUplinksErrorNamesIndexBinding checks that the error of a dial
+// through an IndexBinding names its link as well as its index, looked up
+// once the dial failed: the binding has no table of names.
+func TestUplinksErrorNamesIndexBinding(t *testing.T) {
+	testnet.Require(t)
+	lo, err := LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: refused
+	for _, st := range []Strategy{Fallback, Race} {
+		u := &Uplinks{Bindings: []Binding{IndexBinding(lo.Index)}, Strategy: st}
+		_, err := u.Dial("tcp4", addr)
+		var ue *UplinksError
+		if !errors.As(err, &ue) || !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("%s: got %v, want an *UplinksError, refused", st, err)
+		}
+		if l := ue.Uplinks[0].Link; l.Index != lo.Index || l.Name != "lo" {
+			t.Errorf("%s: Uplinks[0].Link = %d %q, want %d lo", st, l.Index, l.Name, lo.Index)
+		}
+		if want := fmt.Sprintf("[1] index %d (lo): ", lo.Index); !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %q does not contain %q", st, err, want)
+		}
+	}
+}
