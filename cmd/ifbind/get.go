@@ -362,7 +362,11 @@ func (t *transfer) failed(err error) int {
 			where = t.req.Method + " " + u.Redacted() // a redirect's, perhaps
 		}
 	}
-	where += " through " + t.link.String()
+	if isList(t.f.iface.spec) {
+		where += " through " + t.f.iface.spec // the error names each
+	} else {
+		where += " through " + t.link.String()
+	}
 	if t.ctx.Err() != nil && !errors.Is(t.ctx.Err(), context.DeadlineExceeded) {
 		return t.f.fail(t.stderr, exitInterrupted, errors.New("interrupted"))
 	}

@@ -277,7 +277,18 @@ func exitCode(err error) int {
 	var ie *ifaceError
 	var be *ifbind.BindError
 	var se *os.SyscallError
+	var ue *ifbind.UplinksError
 	switch {
+	case errors.As(err, &ue):
+		// Uplinks that are down, without carrier or address, or whose
+		// dial failed are an outage, as they are through one interface;
+		// only uplinks that are all gone say IFACE is wrong.
+		for _, a := range ue.Uplinks {
+			if !errors.Is(a.Err, syscall.ENODEV) && !errors.Is(a.Err, ifbind.ErrLinkGone) {
+				return exitNetwork
+			}
+		}
+		return exitInterface
 	case errors.As(err, &ie), errors.As(err, &be), errors.Is(err, ifbind.ErrNetnsGone), errors.Is(err, ifbind.ErrNoRoute):
 		return exitInterface
 	case errors.As(err, &se) && se.Syscall == "setns":

@@ -17,7 +17,7 @@ func isList(iface string) bool { return strings.Contains(iface, ",") }
 
 // parseStrategy reads --strategy.
 func parseStrategy(s string) (ifbind.Strategy, error) {
-	switch s {
+	switch strings.ToLower(s) {
 	case "", "fallback":
 		return ifbind.Fallback, nil
 	case "race":

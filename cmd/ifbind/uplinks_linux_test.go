@@ -51,6 +51,24 @@ func TestGetUplinks(t *testing.T) {
 		}
 	}
 
+	// Both down: an outage, as through one interface (exit 4, not 3,
+	// which says IFACE is wrong); the error names the list and each.
+	b, err := netlink.LinkByIndex(tp.B.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkSetDown(b); err != nil {
+		t.Fatal(err)
+	}
+	r := runBin(t, bin, "", "get", "-i", list, "--strategy", "Race", url)
+	if r.code != exitNetwork || !strings.Contains(r.stderr, "through "+list+":") ||
+		!strings.Contains(r.stderr, "[1] pin "+tp.A.LinkName) || !strings.Contains(r.stderr, "[2] pin "+tp.B.LinkName) {
+		t.Errorf("both down: exit %d, stderr %q; want %d, naming %s and each", r.code, r.stderr, exitNetwork, list)
+	}
+	if err := netlink.LinkSetUp(b); err != nil {
+		t.Fatal(err)
+	}
+
 	if r := runBin(t, bin, "", "get", "-i", list, "--strategy", "fastest", url); r.code != exitUsage || !strings.Contains(r.stderr, "want fallback or race") {
 		t.Errorf("bad strategy: exit %d, stderr %q; want %d", r.code, r.stderr, exitUsage)
 	}
