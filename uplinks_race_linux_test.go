@@ -110,23 +110,23 @@ func attackPanicChild(t *testing.T, mode string) {
 			accepted <- c
 		}
 	}()
-	var first sync.Once
+	var first atomic.Bool
 	delay := 100 * time.Millisecond
 	if mode == "late" {
 		delay = 20 * time.Millisecond
 	}
 	u := &Uplinks{Bindings: []Binding{IndexBinding(1), IndexBinding(1)}, Strategy: Race, FallbackDelay: delay}
 	u.Control = func(string, string, syscall.RawConn) error {
-		first.Do(func() {
-			switch mode {
-			case "goexit":
-				runtime.Goexit()
-			case "late":
-				time.Sleep(300 * time.Millisecond) // b connects meanwhile
-			}
-			panic("caller's hook panics")
-		})
-		return nil
+		if !first.CompareAndSwap(false, true) {
+			return nil // the secondary's socket: not held
+		}
+		switch mode {
+		case "goexit":
+			runtime.Goexit()
+		case "late":
+			time.Sleep(300 * time.Millisecond) // b connects meanwhile
+		}
+		panic("caller's hook panics")
 	}
 	done := make(chan struct{})
 	go func() {
