@@ -743,20 +743,16 @@ func (r *racer) attemptContext() context.Context {
 // can be, and records the socket, or refuses to connect it once another
 // attempt won.
 func (r *racer) control(ctx context.Context, network, address string, c syscall.RawConn) error {
-	var err error
-	switch {
-	case r.ctlCtx != nil:
+	if r.ctlCtx != nil {
 		// The hook may wait on its context: it sees the dial's, which
 		// ends too when another attempt wins.
 		hctx, cancel := context.WithCancel(ctx)
 		stop := context.AfterFunc(r.attemptContext(), cancel)
-		err = r.ctlCtx(hctx, network, address, c)
-		stop()
-		cancel()
-	case r.ctl != nil:
-		err = r.ctl(network, address, c)
+		defer cancel()
+		defer stop()
+		ctx = hctx
 	}
-	if err != nil {
+	if err := r.callerHook(ctx, network, address, c); err != nil {
 		return err
 	}
 	// The one socket of a dial to an address is written while no winner
@@ -777,17 +773,22 @@ func (r *racer) control(ctx context.Context, network, address string, c syscall.
 // then too, but DialTCP makes and connects a socket on a context already
 // done.)
 func (r *racer) controlLate(ctx context.Context, network, address string, c syscall.RawConn) error {
-	var err error
-	switch {
-	case r.ctlCtx != nil:
-		err = r.ctlCtx(ctx, network, address, c)
-	case r.ctl != nil:
-		err = r.ctl(network, address, c)
-	}
+	err := r.callerHook(ctx, network, address, c)
 	if err == nil && r.state.Load() == raceWon {
 		err = errAbandoned
 	}
 	return err
+}
+
+// callerHook runs the template's own hook, as a Dialer's binder would.
+func (r *racer) callerHook(ctx context.Context, network, address string, c syscall.RawConn) error {
+	switch {
+	case r.ctlCtx != nil:
+		return r.ctlCtx(ctx, network, address, c)
+	case r.ctl != nil:
+		return r.ctl(network, address, c)
+	}
+	return nil
 }
 
 // dial makes the attempt through Bindings[i], which resolved to link; it
