@@ -37,7 +37,9 @@ type BoundDialer interface {
 // KeepAlive is 0 probes are sent every 30 seconds. Host names are resolved
 // by d's Resolver (bound only when made by NewResolver) and raced as
 // net.Dialer does, each attempt bound; the context of a request bounds its
-// dial. The copy is made now: set the Resolver first. Setting DialContext,
+// dial. Its TLSClientConfig is a clone of the default transport's, nil
+// unless a program set one: assign a tls.Config to change it. The copy is
+// made now: set the Resolver first. Setting DialContext,
 // DialTLSContext or TLSNextProto replaces the binding. A nil d, or one that
 // cannot bind, gives a transport whose every request fails with an error
 // saying why. It is safe for concurrent use: reuse it, so that its
