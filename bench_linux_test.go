@@ -279,14 +279,15 @@ func BenchmarkListenRatio(b *testing.B) {
 }
 
 // acceptAndClose listens on 127.0.0.1 over TCP, and accepts and closes
-// every connection until b ends: the far end of the dial benchmarks.
-func acceptAndClose(b *testing.B) net.Listener {
-	b.Helper()
+// every connection until tb ends: the far end of the dial benchmarks, and
+// of tests that dial over loopback.
+func acceptAndClose(tb testing.TB) net.Listener {
+	tb.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
-		b.Fatalf("failed to listen: %v", err)
+		tb.Fatalf("failed to listen: %v", err)
 	}
-	b.Cleanup(func() { ln.Close() })
+	tb.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()

@@ -61,20 +61,7 @@ func TestReviewDialTCPCancelledConnects(t *testing.T) {
 // socket the same way and leaves an established one alone (no FIN), so
 // that net's connect returns it and the primary closes it as a loser.
 func TestReviewAbandonSocketStallsConnect(t *testing.T) {
-	ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	ln := acceptAndClose(t)
 	stalled := 0
 	for i := 0; i < 400 && stalled < 3; i++ {
 		done := make(chan struct{})
@@ -112,20 +99,7 @@ func TestReviewAbandonSocketStallsConnect(t *testing.T) {
 // TestReviewAbandonSocketStallsConnect); without a Timeout it never
 // returns.
 func TestReviewRaceLoopback(t *testing.T) {
-	ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	ln := acceptAndClose(t)
 	lo, err := net.InterfaceByName("lo")
 	if err != nil {
 		t.Fatal(err)

@@ -623,8 +623,9 @@ func raceUplinks(ctx context.Context, r *racer) (net.Conn, bool) {
 // abort ends the race of a caller whose own Control hook panicked, or
 // called runtime.Goexit, in an attempt the caller made: no attempt may
 // connect after it, the next one is not started, and abort waits for
-// those that run, closing a conn one made. r is not given back to
-// racers: the caller's hook may still hold r's records.
+// those that run, closing a conn one made. r is then left to the garbage
+// collector rather than pooled: the path is rare, and a dial cut short
+// in the middle of net's code is not worth proving done with r.
 func (r *racer) abort() {
 	r.state.Swap(raceWon)
 	if r.hasActx.Load() {
@@ -797,15 +798,22 @@ func (r *racer) callerHook(ctx context.Context, network, address string, c sysca
 func (r *racer) dial(i int, link Link, primary bool) bool {
 	d := r.u.attemptDialer(r.u.Bindings[i])
 	ctx := r.ctx
-	d.Control = nil
 	if primary && r.bySocket {
-		d.ControlContext = r.hook
-	} else if ctx = r.attemptContext(); ctx.Err() != nil {
-		// Won since run looked: DialTCP would still make the socket.
-		putDialer(d)
-		return false
+		d.Control, d.ControlContext = nil, r.hook
 	} else {
-		d.ControlContext = r.lateHook
+		if ctx = r.attemptContext(); ctx.Err() != nil {
+			// Won since run looked: DialTCP would still make the socket.
+			putDialer(d)
+			return false
+		}
+		// Only a dial to an address gets r's hook: it makes its one
+		// socket before its dial returns. For a name, net may still make
+		// one on a goroutine of its own after that (its other family),
+		// when r may serve another dial; there the context suffices, since
+		// net looks at it before each socket.
+		if r.bySocket {
+			d.Control, d.ControlContext = nil, r.lateHook
+		}
 	}
 	c, err := r.do(ctx, d, r.network, r.address)
 	putDialer(d)

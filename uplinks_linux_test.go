@@ -508,10 +508,12 @@ func TestUplinksTransport(t *testing.T) {
 
 // TestAbandonSocketBeforeConnect checks the moment a race's winner can
 // meet: the primary's socket recorded, its connect not made yet (its
-// Control hook has returned). A shutdown then does nothing, so
-// abandonSocket makes it again until the connect is made, which it then
-// disconnects or shuts. It needs no privilege: loopback only.
+// Control hook has returned). A shutdown then fails with ENOTCONN (the
+// kernel only marks the socket's reading side shut), so abandonSocket
+// makes it again until the connect is made, which it then disconnects or
+// leaves to be closed. It needs no privilege: loopback only.
 func TestAbandonSocketBeforeConnect(t *testing.T) {
+	// Nothing accepts: an EOF can only come from the shutdown.
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
